@@ -1,0 +1,1 @@
+"""Demo and benchmark data for the Airtable stand-in."""

@@ -1,0 +1,199 @@
+"""Records and tables held in memory, with created and last-modified bookkeeping."""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from standins.airtable.dates import format_iso, parse_datetime, to_millis
+from standins.airtable.ids import new_id
+
+Clock = Callable[[], datetime]
+
+
+def is_empty(value: Any) -> bool:
+    """Airtable omits empty cells: empty text, an unchecked checkbox, an empty list, null."""
+    return value is None or value is False or value == "" or value == [] or value == {}
+
+
+def _stored(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value
+
+
+class Record:
+    """One row: id, creation time, non-empty fields and when each changed."""
+
+    __slots__ = ("_field_modified", "created", "created_text", "fields", "id", "modified")
+
+    def __init__(
+        self,
+        record_id: str,
+        created: datetime,
+        fields: dict[str, Any],
+        created_text: str | None = None,
+    ) -> None:
+        self.id = record_id
+        self.created = created
+        self.created_text = created_text or format_iso(created)
+        self.fields = fields
+        self.modified = created
+        # Per-field change times, only for fields changed after creation (saves memory).
+        self._field_modified: dict[str, datetime] | None = None
+
+    def modified_at(self, names: Sequence[str]) -> datetime:
+        """When any of ``names`` last changed; with no names, when any field last changed."""
+        if not names:
+            return self.modified
+        changed = self._field_modified or {}
+        return max(changed.get(name, self.created) for name in names)
+
+    def apply(self, fields: Mapping[str, Any], replace: bool, now: datetime) -> bool:
+        """Merge (or replace) ``fields``; empty values clear a cell. True when anything changed."""
+        changed: list[str] = []
+        if replace:
+            changed.extend(name for name in self.fields if is_empty(fields.get(name)))
+            for name in changed:
+                del self.fields[name]
+        for name, value in fields.items():
+            if is_empty(value):
+                if name in self.fields:
+                    del self.fields[name]
+                    changed.append(name)
+            elif self.fields.get(name, _MISSING) != value:
+                self.fields[name] = _stored(value)
+                changed.append(name)
+        if changed:
+            self.modified = now
+            if self._field_modified is None:
+                self._field_modified = {}
+            for name in changed:
+                self._field_modified[name] = now
+        return bool(changed)
+
+    def to_dict(self, only: Iterable[str] | None = None) -> dict[str, Any]:
+        """The record as the API returns it, optionally with only some fields."""
+        if only is None:
+            fields = dict(self.fields)
+        else:
+            fields = {name: self.fields[name] for name in only if name in self.fields}
+        return {"id": self.id, "createdTime": self.created_text, "fields": fields}
+
+
+_MISSING = object()
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+class Table:
+    """A table of a base: records in creation order and the field names it knows.
+
+    Methods here are edits "in the Airtable UI": never counted nor rate limited.
+    """
+
+    def __init__(
+        self,
+        base_id: str,
+        name: str,
+        lock: threading.RLock,
+        clock: Clock,
+        schema: Iterable[str] = (),
+    ) -> None:
+        self.base_id = base_id
+        self.name = name
+        self.lock = lock
+        self._clock = clock
+        self.schema: list[str] = list(schema)
+        self.known_fields: set[str] = set(self.schema)
+        self.rows: dict[str, Record] = {}
+
+    def now(self) -> datetime:
+        """The stand-in's clock, in UTC milliseconds."""
+        return to_millis(self._clock())
+
+    def add_fields(self, names: Iterable[str]) -> None:
+        """Declare columns (a schema); formulas and ``fields[]`` may then name them."""
+        with self.lock:
+            for name in names:
+                if name not in self.known_fields:
+                    self.schema.append(name)
+                    self.known_fields.add(name)
+
+    def insert(
+        self,
+        fields: Mapping[str, Any],
+        record_id: str | None = None,
+        created_time: datetime | str | None = None,
+    ) -> Record:
+        """Add a record and return it (the caller holds the lock or does not need it)."""
+        if record_id is None:
+            record_id = new_id("rec")
+            while record_id in self.rows:
+                record_id = new_id("rec")
+        elif record_id in self.rows:
+            raise ValueError(f"record {record_id} already exists in {self.name}")
+        created_text = None
+        if isinstance(created_time, str):
+            if _CANONICAL_TIME.fullmatch(created_time):
+                created_text = created_time  # already Airtable's form: skip re-rendering it
+            parsed = parse_datetime(created_time)
+            if parsed is None:
+                raise ValueError(f"bad createdTime {created_time!r}")
+            created_time = parsed
+        created = to_millis(created_time) if created_time is not None else self.now()
+        stored = {name: _stored(value) for name, value in fields.items() if not is_empty(value)}
+        self.known_fields.update(fields)
+        record = Record(record_id, created, stored, created_text)
+        self.rows[record_id] = record
+        return record
+
+    def create(
+        self,
+        fields: Mapping[str, Any],
+        record_id: str | None = None,
+        created_time: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Create a record; returns ``{"id", "createdTime", "fields"}``."""
+        with self.lock:
+            return self.insert(fields, record_id, created_time).to_dict()
+
+    def update(
+        self, record_id: str, fields: Mapping[str, Any], replace: bool = False
+    ) -> dict[str, Any]:
+        """Merge ``fields`` into a record (None, "" or False clears a cell); KeyError if absent."""
+        with self.lock:
+            record = self.rows[record_id]
+            self.known_fields.update(fields)
+            record.apply(fields, replace, self.now())
+            return record.to_dict()
+
+    def delete(self, record_id: str) -> bool:
+        """Delete a record; False when there was none."""
+        with self.lock:
+            return self.rows.pop(record_id, None) is not None
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """The record, or None."""
+        with self.lock:
+            record = self.rows.get(record_id)
+            return record.to_dict() if record else None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record in creation order."""
+        with self.lock:
+            return [record.to_dict() for record in self.rows.values()]
+
+    def last_modified(self, record_id: str) -> datetime:
+        """When any field of the record last changed (its creation time if never)."""
+        with self.lock:
+            return self.rows[record_id].modified
+
+    def clear(self) -> None:
+        """Delete every record (the known field names stay)."""
+        with self.lock:
+            self.rows.clear()
+
+    def __len__(self) -> int:
+        return len(self.rows)
