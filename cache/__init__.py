@@ -1,0 +1,1 @@
+"""The contact directory: one contact cache in Firestore shared by every instance."""

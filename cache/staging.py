@@ -1,0 +1,47 @@
+"""Staged list entries of a full sync in progress, one document per Airtable page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from cache.guard import call_options, firestore_errors
+from cache.layout import Layout
+from cache.snapshots import decode_entry, encode_entry
+from contacts.model import Customer, ListEntry
+
+
+class FullSyncStaging:
+    """Keeps each pulled page's entries until the run builds every worker's snapshot."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+
+    def put_page(self, run_id: str, number: int, customers: Sequence[Customer]) -> None:
+        """Stage one page (idempotent: a repeated page overwrites itself)."""
+        entries = [{**encode_entry(c.list_entry()), "owner": c.owner} for c in customers]
+        with firestore_errors("stage a full-sync page"):
+            self._layout.staging_pages(run_id).document(f"{number:08d}").set(
+                {"entries": entries}, **call_options(30)
+            )
+
+    def entries(self, run_id: str) -> Iterator[tuple[str, ListEntry]]:
+        """Every staged (owner, entry), page by page."""
+        with firestore_errors("read staged full-sync pages"):
+            for document in self._layout.staging_pages(run_id).stream(**call_options(120)):
+                data: dict[str, Any] = document.to_dict() or {}
+                for item in data.get("entries", []):
+                    yield item.get("owner", ""), decode_entry(item)
+
+    def discard(self, run_id: str) -> None:
+        """Delete a run's staged pages."""
+        pages = self._layout.staging_pages(run_id)
+        with firestore_errors("discard staged full-sync pages"):
+            while True:
+                documents = list(pages.limit(400).stream(**call_options(30)))
+                if not documents:
+                    return
+                batch = self._layout.db.batch()
+                for document in documents:
+                    batch.delete(document.reference)
+                batch.commit(**call_options(30))

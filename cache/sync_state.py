@@ -1,0 +1,119 @@
+"""The table-level sync state: how far the cache has caught up with the table, and any full sync
+in progress with its checkpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from cache.guard import call_options, firestore_errors
+from cache.layout import Layout
+
+# Each instance re-reads the state at most this often; it only decides whether to refresh.
+STATE_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class FullSyncRun:
+    """A full sync in progress: where to resume and when it started."""
+
+    run_id: str
+    started_at: datetime
+    offset: str | None
+    pages: int
+    customers: int
+    pulled_all: bool = False
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """How current the cache is.
+
+    `watermark` is the start of the last complete incremental pull (or full sync): every change
+    made in the table before it is in the cache. `synced_at` is None until the first full sync
+    (or a complete pull) has finished: until then the cache is cold.
+    """
+
+    watermark: datetime | None = None
+    last_refresh: datetime | None = None
+    last_sweep: datetime | None = None
+    synced_at: datetime | None = None
+    full_sync: FullSyncRun | None = None
+
+    def with_changes(self, **changes: Any) -> SyncState:
+        return replace(self, **changes)
+
+
+def _encode(state: SyncState) -> dict[str, Any]:
+    run = state.full_sync
+    return {
+        "watermark": state.watermark,
+        "last_refresh": state.last_refresh,
+        "last_sweep": state.last_sweep,
+        "synced_at": state.synced_at,
+        "full_sync": None
+        if run is None
+        else {
+            "run_id": run.run_id,
+            "started_at": run.started_at,
+            "offset": run.offset,
+            "pages": run.pages,
+            "customers": run.customers,
+            "pulled_all": run.pulled_all,
+        },
+    }
+
+
+def _decode(data: dict[str, Any]) -> SyncState:
+    run = data.get("full_sync")
+    return SyncState(
+        watermark=data.get("watermark"),
+        last_refresh=data.get("last_refresh"),
+        last_sweep=data.get("last_sweep"),
+        synced_at=data.get("synced_at"),
+        full_sync=None
+        if not run
+        else FullSyncRun(
+            run_id=run["run_id"],
+            started_at=run["started_at"],
+            offset=run.get("offset"),
+            pages=int(run.get("pages", 0)),
+            customers=int(run.get("customers", 0)),
+            pulled_all=bool(run.get("pulled_all", False)),
+        ),
+    )
+
+
+class SyncStateStore:
+    """Reads (with a short per-instance cache) and writes the sync state document."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+        self._cached: tuple[float, SyncState] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, fresh: bool = False) -> SyncState:
+        """The sync state; `fresh` skips the instance's few-seconds cache."""
+        with self._lock:
+            if (
+                not fresh
+                and self._cached
+                and time.monotonic() - self._cached[0] < STATE_CACHE_SECONDS
+            ):
+                return self._cached[1]
+        with firestore_errors("read the sync state"):
+            snapshot = self._layout.state("sync").get(**call_options())
+        state = _decode(snapshot.to_dict() or {}) if snapshot.exists else SyncState()
+        with self._lock:
+            self._cached = (time.monotonic(), state)
+        return state
+
+    def put(self, state: SyncState) -> None:
+        """Replace the sync state."""
+        with firestore_errors("write the sync state"):
+            self._layout.state("sync").set(_encode(state), **call_options())
+        with self._lock:
+            self._cached = (time.monotonic(), state)

@@ -1,0 +1,46 @@
+"""The templates snapshot: the whole Templates table in one small document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cache.guard import call_options, firestore_errors
+from cache.layout import Layout
+from contacts.model import Template
+
+MAX_TEMPLATES = 500
+MAX_TEMPLATE_CHARS = 1_600
+
+
+class TemplateStore:
+    """Reads and writes the cached templates."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+
+    def get(self) -> list[Template] | None:
+        """The cached templates in table order, or None before the first pull."""
+        with firestore_errors("read the templates"):
+            snapshot = self._layout.state("templates").get(**call_options())
+        if not snapshot.exists:
+            return None
+        return [
+            Template(t["category"], t["text"], bool(t.get("whatsapp_approved")))
+            for t in (snapshot.to_dict() or {}).get("templates", [])
+        ]
+
+    def put(self, templates: list[Template], pulled_at: datetime) -> None:
+        """Replace the cached templates."""
+        data = {
+            "pulled_at": pulled_at,
+            "templates": [
+                {
+                    "category": t.category[:200],
+                    "text": t.text[:MAX_TEMPLATE_CHARS],
+                    "whatsapp_approved": t.whatsapp_approved,
+                }
+                for t in templates[:MAX_TEMPLATES]
+            ],
+        }
+        with firestore_errors("write the templates"):
+            self._layout.state("templates").set(data, **call_options())

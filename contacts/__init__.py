@@ -1,0 +1,1 @@
+"""The contact domain: customers, templates, phone numbers, search, and Frontline's wire format."""

@@ -1,0 +1,1 @@
+"""The outside systems: Airtable (the contact source) and Twilio's Conversations API."""

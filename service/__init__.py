@@ -1,0 +1,1 @@
+"""What every request of the service relies on: settings, secrets, errors, logs, signatures."""
