@@ -41,8 +41,8 @@ WORKER_LEASE_SECONDS = 15.0
 REQUEST_REFRESH_SECONDS = 3.0
 REQUEST_REFRESH_PAGES = 2
 COLD_PULL_PAGES = 2
-# Time a full-sync step keeps for building snapshots once every page is pulled.
-BUILD_RESERVE_SECONDS = 30.0
+# Share of a task's budget a full-sync step keeps for building snapshots after the last page.
+BUILD_RESERVE_SHARE = 0.25
 UNLIMITED_PAGES = 1_000_000
 
 
@@ -139,14 +139,15 @@ class Refresher:
         try:
             with deadline_scope(REQUEST_REFRESH_SECONDS):
                 state = self._state.get()
-                if not self._is_due(state) or not self._leases.acquire(
-                    REFRESH_LEASE, REFRESH_LEASE_SECONDS
-                ):
+                if not self._is_due(state):
+                    return
+                holder = self._leases.acquire(REFRESH_LEASE, REFRESH_LEASE_SECONDS)
+                if holder is None:
                     return
                 try:
                     self.incremental(max_pages=REQUEST_REFRESH_PAGES)
                 finally:
-                    self._leases.release(REFRESH_LEASE)
+                    self._leases.release(REFRESH_LEASE, holder)
         except (DependencyUnavailable, DependencyFailed) as error:
             self._retry_after_failure = time.monotonic() + self._ttl.total_seconds()
             log_fields(
@@ -206,7 +207,8 @@ class Refresher:
 
     def run_task(self, full: bool = False) -> RefreshResult:
         """One call of /tasks/refresh: continue or start a full sync, or refresh and sweep."""
-        if not self._leases.acquire(REFRESH_LEASE, REFRESH_LEASE_SECONDS):
+        holder = self._leases.acquire(REFRESH_LEASE, REFRESH_LEASE_SECONDS)
+        if holder is None:
             return RefreshResult("busy", complete=False)
         try:
             with bulk_work():
@@ -214,7 +216,7 @@ class Refresher:
                 if full and state.full_sync is None:
                     state = self._start_run(state)
                 if state.synced_at is None or state.full_sync is not None:
-                    return self._full_sync_step(state)
+                    return self._full_sync_step(state, holder)
                 result = self.incremental()
                 if (
                     state.last_sweep is None
@@ -224,7 +226,7 @@ class Refresher:
                     result = RefreshResult("incremental+sweep", result.changed, swept.deleted)
                 return result
         finally:
-            self._leases.release(REFRESH_LEASE)
+            self._leases.release(REFRESH_LEASE, holder)
 
     # Full sync
 
@@ -240,19 +242,20 @@ class Refresher:
         self._state.put(state)
         return state
 
-    def _full_sync_step(self, state: SyncState) -> RefreshResult:
+    def _full_sync_step(self, state: SyncState, holder: str) -> RefreshResult:
         """Pull pages until done or out of time, checkpointing after each; then build snapshots."""
         if state.full_sync is None:
             state = self._start_run(state)
         run = state.full_sync
         assert run is not None
         deadline = current_deadline()
+        reserve = deadline.remaining() * BUILD_RESERVE_SHARE
         with ThreadPoolExecutor(max_workers=1) as prefetcher:
             # The next page is fetched while this one is written: Airtable's pace and
             # Firestore's writes overlap instead of adding up.
             upcoming: Future[SourcePage] | None = None
             while not run.pulled_all:
-                if not deadline.allows(BUILD_RESERVE_SECONDS):
+                if not deadline.allows(reserve):
                     return RefreshResult(
                         "full_sync", complete=False, pages=run.pages, customers=run.customers
                     )
@@ -273,7 +276,7 @@ class Refresher:
                     run, upcoming = state.full_sync, None
                     continue
                 upcoming = None
-                if page.offset is not None and deadline.allows(BUILD_RESERVE_SECONDS + 5):
+                if page.offset is not None and deadline.allows(reserve + 1):
                     context = contextvars.copy_context()
                     upcoming = prefetcher.submit(
                         context.run, self._source.customers_page, page.offset
@@ -281,7 +284,10 @@ class Refresher:
                 run = self._store_page(run, page)
                 state = state.with_changes(full_sync=run)
                 self._state.put(state)
-                self._leases.renew(REFRESH_LEASE, REFRESH_LEASE_SECONDS)
+                if not self._leases.renew(REFRESH_LEASE, holder, REFRESH_LEASE_SECONDS):
+                    return RefreshResult(
+                        "busy", complete=False, pages=run.pages, customers=run.customers
+                    )
                 if run.pages % 50 == 0:
                     log_fields(
                         _log,
@@ -358,7 +364,8 @@ class Refresher:
         Returns None when another instance is pulling and its snapshot did not appear in time.
         """
         lease = f"worker:{worker_key(worker)}"
-        if self._leases.acquire(lease, WORKER_LEASE_SECONDS):
+        holder = self._leases.acquire(lease, WORKER_LEASE_SECONDS)
+        if holder is not None:
             try:
                 existing = self._snapshots.header(worker)
                 if existing is not None:
@@ -375,7 +382,7 @@ class Refresher:
                 self._records.write(old, mine)
                 return header
             finally:
-                self._leases.release(lease)
+                self._leases.release(lease, holder)
         deadline = current_deadline()
         while deadline.allows(0.5):
             time.sleep(0.1)

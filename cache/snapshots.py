@@ -25,7 +25,8 @@ MAX_CHUNK_ENTRIES = 500
 # Firestore's limit is 1 MiB per document; keep chunks far below it whatever the names hold.
 MAX_CHUNK_BYTES = 256 * 1024
 MAX_DISPLAY_NAME_CHARS = 300
-MAX_BATCH_BYTES = 4 * 1024 * 1024
+# A commit carries at most this much (Firestore allows 10 MiB; gRPC peers often 4 MiB).
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_BATCH_WRITES = 400
 _FLIP_ATTEMPTS = 5
 

@@ -84,7 +84,10 @@ def handle(standin: AirtableStandIn, request: Request) -> Response:
             raise errors.invalid_request("'status' must be an integer or null")
         if count is not None and not isinstance(count, int):
             raise errors.invalid_request("'count' must be an integer or null")
-        standin.set_fault(status, count, _number(body, "delay_seconds", 0.0) or 0.0)
+        after = body.get("after", 0)
+        if not isinstance(after, int) or after < 0:
+            raise errors.invalid_request("'after' must be a whole number")
+        standin.set_fault(status, count, _number(body, "delay_seconds", 0.0) or 0.0, after)
         return Response(200, {"ok": True})
     if parts == ["faults"] and method == "DELETE":
         standin.clear_faults()

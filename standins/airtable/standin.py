@@ -120,11 +120,16 @@ class AirtableStandIn:
         self.limiter.penalty_seconds = value
 
     def set_fault(
-        self, status: int | None = 503, count: int | None = None, delay_seconds: float = 0.0
+        self,
+        status: int | None = 503,
+        count: int | None = None,
+        delay_seconds: float = 0.0,
+        after: int = 0,
     ) -> None:
         """Answer the next ``count`` API requests (None: until cleared) with ``status`` after
-        ``delay_seconds``; ``status=None`` makes them slow but successful."""
-        self.faults.set(status, count, delay_seconds)
+        ``delay_seconds``; ``status=None`` makes them slow but successful. The first ``after``
+        requests are answered normally."""
+        self.faults.set(status, count, delay_seconds, after)
 
     def clear_faults(self) -> None:
         """Stop injecting faults."""

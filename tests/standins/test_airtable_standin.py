@@ -617,3 +617,15 @@ def test_command_line_process(tmp_path: Path) -> None:
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0
+
+
+def test_a_fault_can_spare_the_first_requests() -> None:
+    with AirtableStandIn(token="test-token", rate_limit_per_second=None) as standin:
+        table = Api("test-token", endpoint_url=standin.url).table("appFaultsAfter001", "T")
+        standin.table("appFaultsAfter001", "T").create({"name": "x"})
+        standin.set_fault(status=503, count=1, after=2)
+        assert len(table.all()) == 1
+        assert len(table.all()) == 1
+        with pytest.raises(requests.HTTPError):
+            table.all()
+        assert len(table.all()) == 1
