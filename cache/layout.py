@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from dataclasses import dataclass
 
 from google.cloud import firestore
 
@@ -36,12 +38,32 @@ def worker_key(identity: str) -> str:
     return identity.strip().casefold()
 
 
+@dataclass
+class FirestoreMeter:
+    """Documents this instance read and wrote (what Firestore bills), for tests and costing."""
+
+    reads: int = 0
+    writes: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def read(self, documents: int = 1) -> None:
+        with self._lock:
+            self.reads += max(1, documents)  # a query that finds nothing still costs one read
+
+    def wrote(self, documents: int = 1) -> None:
+        with self._lock:
+            self.writes += documents
+
+
 class Layout:
     """Document and collection references under one collection prefix."""
 
     def __init__(self, db: firestore.Client, prefix: str) -> None:
         self.db = db
         self.prefix = prefix
+        self.meter = FirestoreMeter()
 
     def workers(self) -> firestore.CollectionReference:
         return self.db.collection(f"{self.prefix}workers")

@@ -36,9 +36,11 @@ class Leases:
         reference = self._layout.lease(name)
         with firestore_errors("release a lease"):
             snapshot = reference.get(**call_options())
+            self._layout.meter.read()
             if not snapshot.exists or (snapshot.to_dict() or {}).get("holder") != holder:
                 return
             option = self._layout.db.write_option(last_update_time=snapshot.update_time)
+            self._layout.meter.wrote()
             try:
                 reference.delete(option=option, **call_options())
             except LOST_RACE:
@@ -50,14 +52,17 @@ class Leases:
         data = {"name": name, "holder": holder, "expires_at": now + timedelta(seconds=seconds)}
         with firestore_errors("take a lease"):
             snapshot = reference.get(**call_options())
+            self._layout.meter.read()
             try:
                 if not snapshot.exists:
+                    self._layout.meter.wrote()
                     reference.create(data, **call_options())
                     return holder
                 current = snapshot.to_dict() or {}
                 if current.get("holder") != holder and current["expires_at"] > now:
                     return None
                 option = self._layout.db.write_option(last_update_time=snapshot.update_time)
+                self._layout.meter.wrote()
                 reference.update(data, option=option, **call_options())
                 return holder
             except LOST_RACE:

@@ -73,6 +73,7 @@ class CustomerRecords:
         )
         with firestore_errors("read a customer"):
             found = [decode_customer(d.to_dict() or {}) for d in query.stream(**call_options())]
+        self._layout.meter.read(len(found))
         return min(found, key=lambda c: c.record_id) if found else None
 
     def by_record_ids(self, record_ids: Iterable[str]) -> dict[str, Customer]:
@@ -82,6 +83,7 @@ class CustomerRecords:
         with firestore_errors("read customers"):
             for start in range(0, len(ids), MAX_GET_ALL):
                 references = [self._layout.customer(i) for i in ids[start : start + MAX_GET_ALL]]
+                self._layout.meter.read(len(references))
                 for snapshot in self._layout.db.get_all(references, **call_options(30)):
                     if snapshot.exists:
                         customer = decode_customer(snapshot.to_dict() or {})
@@ -92,6 +94,7 @@ class CustomerRecords:
         """Everyone the number index knows at `e164`, ordered by record id."""
         with firestore_errors("read the number index"):
             snapshot = self._layout.number(e164).get(**call_options())
+        self._layout.meter.read()
         records = (snapshot.to_dict() or {}).get("records", {}) if snapshot.exists else {}
         return [
             NumberOwner(record_id, entry["customer_id"], entry.get("owner", ""))
@@ -109,7 +112,7 @@ class CustomerRecords:
         The index is written before the documents: if this stops midway, the old documents
         still tell the next attempt which index entries to remove.
         """
-        writes = _Writes(self._layout.db)
+        writes = _Writes(self._layout)
         new_by_id = {c.record_id: c for c in changed}
         for record_id in [*new_by_id, *deleted]:
             before = old.get(record_id)
@@ -146,6 +149,7 @@ class CustomerRecords:
 
     def set_opt_out(self, record_id: str, opted_out: bool) -> None:
         """Change only the opt-out flag of a stored customer."""
+        self._layout.meter.wrote()
         with firestore_errors("update a customer"):
             self._layout.customer(record_id).set(
                 {"opt_out": opted_out}, merge=True, **call_options()
@@ -155,8 +159,9 @@ class CustomerRecords:
 class _Writes:
     """Batched writes (Firestore allows 500 per batch); `flush` commits the batches in parallel."""
 
-    def __init__(self, db: firestore.Client) -> None:
-        self._db = db
+    def __init__(self, layout: Layout) -> None:
+        self._db = layout.db
+        self._meter = layout.meter
         self._batches: list[Any] = []
         self._pending = MAX_BATCH_WRITES
 
@@ -169,6 +174,7 @@ class _Writes:
         self._batch().delete(reference)
 
     def _batch(self) -> Any:
+        self._meter.wrote()
         if self._pending >= MAX_BATCH_WRITES:
             self._batches.append(self._db.batch())
             self._pending = 0

@@ -178,7 +178,6 @@ class WorkerSnapshots:
     def __init__(self, layout: Layout, chunk_cache: ChunkCache | None = None) -> None:
         self._layout = layout
         self._cache = chunk_cache or ChunkCache()
-        self.chunk_reads = 0
 
     # Reading
 
@@ -186,12 +185,14 @@ class WorkerSnapshots:
         """The worker's current header, or None when the worker has no snapshot yet."""
         with firestore_errors("read a snapshot header"):
             snapshot = self._layout.worker(worker).get(**call_options())
+        self._layout.meter.read()
         return SnapshotHeader.from_document(snapshot.to_dict() or {}) if snapshot.exists else None
 
     def headers(self) -> list[SnapshotHeader]:
         """Every worker's header."""
         with firestore_errors("list snapshot headers"):
             documents = list(self._layout.workers().stream(**call_options(60)))
+        self._layout.meter.read(len(documents))
         return [SnapshotHeader.from_document(d.to_dict() or {}) for d in documents]
 
     def entries(
@@ -221,7 +222,7 @@ class WorkerSnapshots:
             return cached
         with firestore_errors("read a snapshot chunk"):
             snapshot = reference.get(**call_options())
-        self.chunk_reads += 1
+        self._layout.meter.read()
         if not snapshot.exists:
             raise StaleHeader(chunk_id)
         chunk = tuple(decode_entry(e) for e in (snapshot.to_dict() or {}).get("entries", []))
@@ -361,6 +362,7 @@ class WorkerSnapshots:
                     batch.commit(**call_options(30))
                     batch, pending, size = self._layout.db.batch(), 0, 0
                 batch.set(self._layout.chunk(worker, chunk_id), {"entries": encoded})
+                self._layout.meter.wrote()
                 pending += 1
                 size += chunk_size
             if pending:
@@ -372,9 +374,11 @@ class WorkerSnapshots:
         data = {**header.to_document(), "key": worker_key(worker)}
         with firestore_errors("switch a snapshot to its new version"):
             snapshot = reference.get(**call_options())
+            self._layout.meter.read()
             found = int((snapshot.to_dict() or {})["version"]) if snapshot.exists else None
             if found != expected_version:
                 raise _VersionConflict(worker)
+            self._layout.meter.wrote()
             try:
                 if not snapshot.exists:
                     reference.create(data, **call_options())
@@ -392,6 +396,7 @@ class WorkerSnapshots:
                 batch = self._layout.db.batch()
                 for chunk_id in chunk_ids[start : start + MAX_BATCH_WRITES]:
                     batch.delete(self._layout.chunk(worker, chunk_id))
+                    self._layout.meter.wrote()
                 batch.commit(**call_options(30))
 
 

@@ -20,6 +20,7 @@ class FullSyncStaging:
     def put_page(self, run_id: str, number: int, customers: Sequence[Customer]) -> None:
         """Stage one page (idempotent: a repeated page overwrites itself)."""
         entries = [{**encode_entry(c.list_entry()), "owner": c.owner} for c in customers]
+        self._layout.meter.wrote()
         with firestore_errors("stage a full-sync page"):
             self._layout.staging_pages(run_id).document(f"{number:08d}").set(
                 {"entries": entries}, **call_options(30)
@@ -29,6 +30,7 @@ class FullSyncStaging:
         """Every staged (owner, entry), page by page."""
         with firestore_errors("read staged full-sync pages"):
             for document in self._layout.staging_pages(run_id).stream(**call_options(120)):
+                self._layout.meter.read()
                 data: dict[str, Any] = document.to_dict() or {}
                 for item in data.get("entries", []):
                     yield item.get("owner", ""), decode_entry(item)
@@ -42,6 +44,8 @@ class FullSyncStaging:
                 if not documents:
                     return
                 batch = self._layout.db.batch()
+                self._layout.meter.read(len(documents))
+                self._layout.meter.wrote(len(documents))
                 for document in documents:
                     batch.delete(document.reference)
                 batch.commit(**call_options(30))

@@ -106,6 +106,7 @@ class SyncStateStore:
                 return self._cached[1]
         with firestore_errors("read the sync state"):
             snapshot = self._layout.state("sync").get(**call_options())
+        self._layout.meter.read()
         state = _decode(snapshot.to_dict() or {}) if snapshot.exists else SyncState()
         with self._lock:
             self._cached = (time.monotonic(), state)
@@ -115,5 +116,6 @@ class SyncStateStore:
         """Replace the sync state."""
         with firestore_errors("write the sync state"):
             self._layout.state("sync").set(_encode(state), **call_options())
+        self._layout.meter.wrote()
         with self._lock:
             self._cached = (time.monotonic(), state)

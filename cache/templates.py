@@ -22,6 +22,7 @@ class TemplateStore:
         """The cached templates in table order, or None before the first pull."""
         with firestore_errors("read the templates"):
             snapshot = self._layout.state("templates").get(**call_options())
+        self._layout.meter.read()
         if not snapshot.exists:
             return None
         return [
@@ -44,3 +45,4 @@ class TemplateStore:
         }
         with firestore_errors("write the templates"):
             self._layout.state("templates").set(data, **call_options())
+        self._layout.meter.wrote()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from google.cloud import firestore
 
 from cache.directory import ContactDirectory
-from cache.layout import Layout
+from cache.layout import FirestoreMeter, Layout
 from cache.lease import Leases
 from cache.records import CustomerRecords
 from cache.refresh import Refresher
@@ -43,6 +43,7 @@ class Wiring:
     verifier: SignatureVerifier
     task_authorizer: TaskAuthorizer
     source: CustomerSource
+    firestore_meter: FirestoreMeter
 
 
 class Instance:
@@ -134,4 +135,5 @@ class Instance:
                 certs_url=self._certs_url,
             ),
             source=source,
+            firestore_meter=layout.meter,
         )
