@@ -4,7 +4,8 @@
     python -m tools.call routing ConversationSid=CH... MessagingBinding.Address=+14155550134
 
 Reads TWILIO_AUTH_TOKEN (or AUTH_TOKEN) and the service URL (--url, or PUBLIC_BASE_URL, or
-http://localhost:8080) from the environment or .env.
+http://localhost:8080) from the environment, or from .run/local.env (written by `make run`),
+or from .env.
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         "params", nargs="*", help="NAME=VALUE parameters, as Twilio would post them"
     )
     parser.add_argument("--url", help="the service's base URL")
-    parser.add_argument("--env-file", default=".env", type=Path)
+    parser.add_argument("--env-file", type=Path, help="default: .run/local.env, else .env")
     args = parser.parse_args(argv)
-    env = {**read_env_file(args.env_file), **os.environ}
+    env_file = args.env_file or next(
+        (p for p in (Path(".run/local.env"), Path(".env")) if p.exists()), Path(".env")
+    )
+    env = {**read_env_file(env_file), **os.environ}
     token = env.get("TWILIO_AUTH_TOKEN") or env.get("AUTH_TOKEN")
     if not token:
         print("set TWILIO_AUTH_TOKEN (or AUTH_TOKEN) to sign the request", file=sys.stderr)
