@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from google.cloud import firestore
 
+from cache.guard import FirestoreGuard
+
 MAX_READABLE_ID_CHARS = 80
 
 
@@ -64,6 +66,7 @@ class Layout:
         self.db = db
         self.prefix = prefix
         self.meter = FirestoreMeter()
+        self.guard = FirestoreGuard()
 
     def workers(self) -> firestore.CollectionReference:
         return self.db.collection(f"{self.prefix}workers")

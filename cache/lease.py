@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from cache.guard import LOST_RACE, call_options, firestore_errors
+from cache.guard import LOST_RACE
 from cache.layout import Layout
 from service.clock import Clock
 
@@ -34,15 +34,15 @@ class Leases:
     def release(self, name: str, holder: str) -> None:
         """Give the lease back if we still hold it."""
         reference = self._layout.lease(name)
-        with firestore_errors("release a lease"):
-            snapshot = reference.get(**call_options())
+        with self._layout.guard.calling("release a lease"):
+            snapshot = reference.get(**self._layout.guard.options())
             self._layout.meter.read()
             if not snapshot.exists or (snapshot.to_dict() or {}).get("holder") != holder:
                 return
             option = self._layout.db.write_option(last_update_time=snapshot.update_time)
             self._layout.meter.wrote()
             try:
-                reference.delete(option=option, **call_options())
+                reference.delete(option=option, **self._layout.guard.options())
             except LOST_RACE:
                 return
 
@@ -50,20 +50,20 @@ class Leases:
         reference = self._layout.lease(name)
         now = self._clock.now()
         data = {"name": name, "holder": holder, "expires_at": now + timedelta(seconds=seconds)}
-        with firestore_errors("take a lease"):
-            snapshot = reference.get(**call_options())
+        with self._layout.guard.calling("take a lease"):
+            snapshot = reference.get(**self._layout.guard.options())
             self._layout.meter.read()
             try:
                 if not snapshot.exists:
                     self._layout.meter.wrote()
-                    reference.create(data, **call_options())
+                    reference.create(data, **self._layout.guard.options())
                     return holder
                 current = snapshot.to_dict() or {}
                 if current.get("holder") != holder and current["expires_at"] > now:
                     return None
                 option = self._layout.db.write_option(last_update_time=snapshot.update_time)
                 self._layout.meter.wrote()
-                reference.update(data, option=option, **call_options())
+                reference.update(data, option=option, **self._layout.guard.options())
                 return holder
             except LOST_RACE:
                 return None

@@ -10,7 +10,6 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from cache.guard import call_options, firestore_errors
 from cache.layout import Layout, worker_key
 from contacts.model import Customer
 
@@ -71,8 +70,11 @@ class CustomerRecords:
             .where(filter=FieldFilter("customer_id", "==", customer_id))
             .limit(5)
         )
-        with firestore_errors("read a customer"):
-            found = [decode_customer(d.to_dict() or {}) for d in query.stream(**call_options())]
+        with self._layout.guard.calling("read a customer"):
+            found = [
+                decode_customer(d.to_dict() or {})
+                for d in query.stream(**self._layout.guard.options())
+            ]
         self._layout.meter.read(len(found))
         return min(found, key=lambda c: c.record_id) if found else None
 
@@ -80,11 +82,13 @@ class CustomerRecords:
         """The stored customers among `record_ids`, keyed by record id."""
         ids = list(dict.fromkeys(record_ids))
         found: dict[str, Customer] = {}
-        with firestore_errors("read customers"):
+        with self._layout.guard.calling("read customers"):
             for start in range(0, len(ids), MAX_GET_ALL):
                 references = [self._layout.customer(i) for i in ids[start : start + MAX_GET_ALL]]
                 self._layout.meter.read(len(references))
-                for snapshot in self._layout.db.get_all(references, **call_options(30)):
+                for snapshot in self._layout.db.get_all(
+                    references, **self._layout.guard.options(30)
+                ):
                     if snapshot.exists:
                         customer = decode_customer(snapshot.to_dict() or {})
                         found[customer.record_id] = customer
@@ -92,8 +96,8 @@ class CustomerRecords:
 
     def owners_of(self, e164: str) -> list[NumberOwner]:
         """Everyone the number index knows at `e164`, ordered by record id."""
-        with firestore_errors("read the number index"):
-            snapshot = self._layout.number(e164).get(**call_options())
+        with self._layout.guard.calling("read the number index"):
+            snapshot = self._layout.number(e164).get(**self._layout.guard.options())
         self._layout.meter.read()
         records = (snapshot.to_dict() or {}).get("records", {}) if snapshot.exists else {}
         return [
@@ -150,9 +154,9 @@ class CustomerRecords:
     def set_opt_out(self, record_id: str, opted_out: bool) -> None:
         """Change only the opt-out flag of a stored customer."""
         self._layout.meter.wrote()
-        with firestore_errors("update a customer"):
+        with self._layout.guard.calling("update a customer"):
             self._layout.customer(record_id).set(
-                {"opt_out": opted_out}, merge=True, **call_options()
+                {"opt_out": opted_out}, merge=True, **self._layout.guard.options()
             )
 
 
@@ -160,6 +164,7 @@ class _Writes:
     """Batched writes (Firestore allows 500 per batch); `flush` commits the batches in parallel."""
 
     def __init__(self, layout: Layout) -> None:
+        self._layout = layout
         self._db = layout.db
         self._meter = layout.meter
         self._batches: list[Any] = []
@@ -185,8 +190,8 @@ class _Writes:
         batches, self._batches, self._pending = self._batches, [], MAX_BATCH_WRITES
         if not batches:
             return
-        options = call_options(30)
-        with firestore_errors("write customers"):
+        options = self._layout.guard.options(30)
+        with self._layout.guard.calling("write customers"):
             if len(batches) == 1:
                 batches[0].commit(**options)
                 return

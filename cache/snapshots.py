@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cache.guard import LOST_RACE, CacheUnavailable, call_options, firestore_errors
+from cache.guard import LOST_RACE, CacheUnavailable
 from cache.layout import Layout, worker_key
 from contacts.model import ListEntry, SortKey
 
@@ -183,15 +183,15 @@ class WorkerSnapshots:
 
     def header(self, worker: str) -> SnapshotHeader | None:
         """The worker's current header, or None when the worker has no snapshot yet."""
-        with firestore_errors("read a snapshot header"):
-            snapshot = self._layout.worker(worker).get(**call_options())
+        with self._layout.guard.calling("read a snapshot header"):
+            snapshot = self._layout.worker(worker).get(**self._layout.guard.options())
         self._layout.meter.read()
         return SnapshotHeader.from_document(snapshot.to_dict() or {}) if snapshot.exists else None
 
     def headers(self) -> list[SnapshotHeader]:
         """Every worker's header."""
-        with firestore_errors("list snapshot headers"):
-            documents = list(self._layout.workers().stream(**call_options(60)))
+        with self._layout.guard.calling("list snapshot headers"):
+            documents = list(self._layout.workers().stream(**self._layout.guard.options(60)))
         self._layout.meter.read(len(documents))
         return [SnapshotHeader.from_document(d.to_dict() or {}) for d in documents]
 
@@ -220,8 +220,8 @@ class WorkerSnapshots:
         cached = self._cache.get(reference.path)
         if cached is not None:
             return cached
-        with firestore_errors("read a snapshot chunk"):
-            snapshot = reference.get(**call_options())
+        with self._layout.guard.calling("read a snapshot chunk"):
+            snapshot = reference.get(**self._layout.guard.options())
         self._layout.meter.read()
         if not snapshot.exists:
             raise StaleHeader(chunk_id)
@@ -354,26 +354,26 @@ class WorkerSnapshots:
         batch = self._layout.db.batch()
         pending = 0
         size = 0
-        with firestore_errors("write snapshot chunks"):
+        with self._layout.guard.calling("write snapshot chunks"):
             for chunk_id, entries in chunks:
                 encoded = [encode_entry(e) for e in entries]
                 chunk_size = sum(_entry_bytes(e) for e in entries)
                 if pending and (size + chunk_size > MAX_BATCH_BYTES or pending >= MAX_BATCH_WRITES):
-                    batch.commit(**call_options(30))
+                    batch.commit(**self._layout.guard.options(30))
                     batch, pending, size = self._layout.db.batch(), 0, 0
                 batch.set(self._layout.chunk(worker, chunk_id), {"entries": encoded})
                 self._layout.meter.wrote()
                 pending += 1
                 size += chunk_size
             if pending:
-                batch.commit(**call_options(30))
+                batch.commit(**self._layout.guard.options(30))
 
     def _flip(self, worker: str, expected_version: int | None, header: SnapshotHeader) -> None:
         """Write the header only if its version is still the one we built on (else conflict)."""
         reference = self._layout.worker(worker)
         data = {**header.to_document(), "key": worker_key(worker)}
-        with firestore_errors("switch a snapshot to its new version"):
-            snapshot = reference.get(**call_options())
+        with self._layout.guard.calling("switch a snapshot to its new version"):
+            snapshot = reference.get(**self._layout.guard.options())
             self._layout.meter.read()
             found = int((snapshot.to_dict() or {})["version"]) if snapshot.exists else None
             if found != expected_version:
@@ -381,23 +381,23 @@ class WorkerSnapshots:
             self._layout.meter.wrote()
             try:
                 if not snapshot.exists:
-                    reference.create(data, **call_options())
+                    reference.create(data, **self._layout.guard.options())
                 else:
                     option = self._layout.db.write_option(last_update_time=snapshot.update_time)
-                    reference.update(data, option=option, **call_options())
+                    reference.update(data, option=option, **self._layout.guard.options())
             except LOST_RACE as error:
                 raise _VersionConflict(worker) from error
 
     def _delete_chunks(self, worker: str, chunk_ids: list[str]) -> None:
         if not chunk_ids:
             return
-        with firestore_errors("clean up old snapshot chunks"):
+        with self._layout.guard.calling("clean up old snapshot chunks"):
             for start in range(0, len(chunk_ids), MAX_BATCH_WRITES):
                 batch = self._layout.db.batch()
                 for chunk_id in chunk_ids[start : start + MAX_BATCH_WRITES]:
                     batch.delete(self._layout.chunk(worker, chunk_id))
                     self._layout.meter.wrote()
-                batch.commit(**call_options(30))
+                batch.commit(**self._layout.guard.options(30))
 
 
 def _conflict_error(worker: str) -> Exception:

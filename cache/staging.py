@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cache.guard import call_options, firestore_errors
 from cache.layout import Layout
 from cache.snapshots import decode_entry, encode_entry
 from contacts.model import Customer, ListEntry
@@ -21,15 +20,17 @@ class FullSyncStaging:
         """Stage one page (idempotent: a repeated page overwrites itself)."""
         entries = [{**encode_entry(c.list_entry()), "owner": c.owner} for c in customers]
         self._layout.meter.wrote()
-        with firestore_errors("stage a full-sync page"):
+        with self._layout.guard.calling("stage a full-sync page"):
             self._layout.staging_pages(run_id).document(f"{number:08d}").set(
-                {"entries": entries}, **call_options(30)
+                {"entries": entries}, **self._layout.guard.options(30)
             )
 
     def entries(self, run_id: str) -> Iterator[tuple[str, ListEntry]]:
         """Every staged (owner, entry), page by page."""
-        with firestore_errors("read staged full-sync pages"):
-            for document in self._layout.staging_pages(run_id).stream(**call_options(120)):
+        with self._layout.guard.calling("read staged full-sync pages"):
+            for document in self._layout.staging_pages(run_id).stream(
+                **self._layout.guard.options(120)
+            ):
                 self._layout.meter.read()
                 data: dict[str, Any] = document.to_dict() or {}
                 for item in data.get("entries", []):
@@ -38,9 +39,9 @@ class FullSyncStaging:
     def discard(self, run_id: str) -> None:
         """Delete a run's staged pages."""
         pages = self._layout.staging_pages(run_id)
-        with firestore_errors("discard staged full-sync pages"):
+        with self._layout.guard.calling("discard staged full-sync pages"):
             while True:
-                documents = list(pages.limit(400).stream(**call_options(30)))
+                documents = list(pages.limit(400).stream(**self._layout.guard.options(30)))
                 if not documents:
                     return
                 batch = self._layout.db.batch()
@@ -48,4 +49,4 @@ class FullSyncStaging:
                 self._layout.meter.wrote(len(documents))
                 for document in documents:
                     batch.delete(document.reference)
-                batch.commit(**call_options(30))
+                batch.commit(**self._layout.guard.options(30))

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cache.guard import call_options, firestore_errors
 from cache.layout import Layout
 
 # Each instance re-reads the state at most this often; it only decides whether to refresh.
@@ -104,8 +103,8 @@ class SyncStateStore:
                 and time.monotonic() - self._cached[0] < STATE_CACHE_SECONDS
             ):
                 return self._cached[1]
-        with firestore_errors("read the sync state"):
-            snapshot = self._layout.state("sync").get(**call_options())
+        with self._layout.guard.calling("read the sync state"):
+            snapshot = self._layout.state("sync").get(**self._layout.guard.options())
         self._layout.meter.read()
         state = _decode(snapshot.to_dict() or {}) if snapshot.exists else SyncState()
         with self._lock:
@@ -114,8 +113,8 @@ class SyncStateStore:
 
     def put(self, state: SyncState) -> None:
         """Replace the sync state."""
-        with firestore_errors("write the sync state"):
-            self._layout.state("sync").set(_encode(state), **call_options())
+        with self._layout.guard.calling("write the sync state"):
+            self._layout.state("sync").set(_encode(state), **self._layout.guard.options())
         self._layout.meter.wrote()
         with self._lock:
             self._cached = (time.monotonic(), state)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cache.guard import call_options, firestore_errors
 from cache.layout import Layout
 from contacts.model import Template
 
@@ -20,8 +19,8 @@ class TemplateStore:
 
     def get(self) -> list[Template] | None:
         """The cached templates in table order, or None before the first pull."""
-        with firestore_errors("read the templates"):
-            snapshot = self._layout.state("templates").get(**call_options())
+        with self._layout.guard.calling("read the templates"):
+            snapshot = self._layout.state("templates").get(**self._layout.guard.options())
         self._layout.meter.read()
         if not snapshot.exists:
             return None
@@ -43,6 +42,6 @@ class TemplateStore:
                 for t in templates[:MAX_TEMPLATES]
             ],
         }
-        with firestore_errors("write the templates"):
-            self._layout.state("templates").set(data, **call_options())
+        with self._layout.guard.calling("write the templates"):
+            self._layout.state("templates").set(data, **self._layout.guard.options())
         self._layout.meter.wrote()
