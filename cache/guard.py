@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,8 +39,13 @@ class CacheUnavailable(DependencyUnavailable):
 class FirestoreGuard:
     """Per instance: call options bounded by the deadline, and a breaker for outages."""
 
-    def __init__(self, open_seconds: float = BREAKER_OPEN_SECONDS) -> None:
+    def __init__(
+        self,
+        open_seconds: float = BREAKER_OPEN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._open_seconds = open_seconds
+        self._monotonic = monotonic
         self._open_until = 0.0
         self._lock = threading.Lock()
 
@@ -65,7 +70,7 @@ class FirestoreGuard:
     def calling(self, action: str) -> Iterator[None]:
         """Raise CacheUnavailable (503) for any Firestore failure while doing `action`."""
         with self._lock:
-            if time.monotonic() < self._open_until:
+            if self._monotonic() < self._open_until:
                 raise CacheUnavailable(
                     f"the contact cache (Firestore) is not answering; could not {action}",
                     retry_after=self._open_seconds,
@@ -75,7 +80,7 @@ class FirestoreGuard:
         except google_exceptions.GoogleAPIError as error:
             if isinstance(error, _UNREACHABLE):
                 with self._lock:
-                    self._open_until = time.monotonic() + self._open_seconds
+                    self._open_until = self._monotonic() + self._open_seconds
             raise CacheUnavailable(
                 f"the contact cache (Firestore) failed to {action}: {type(error).__name__}",
                 retry_after=5,

@@ -62,11 +62,13 @@ class FirestoreMeter:
 class Layout:
     """Document and collection references under one collection prefix."""
 
-    def __init__(self, db: firestore.Client, prefix: str) -> None:
+    def __init__(
+        self, db: firestore.Client, prefix: str, guard: FirestoreGuard | None = None
+    ) -> None:
         self.db = db
         self.prefix = prefix
         self.meter = FirestoreMeter()
-        self.guard = FirestoreGuard()
+        self.guard = guard or FirestoreGuard()
 
     def workers(self) -> firestore.CollectionReference:
         return self.db.collection(f"{self.prefix}workers")

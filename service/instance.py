@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from google.cloud import firestore
 
 from cache.directory import ContactDirectory
+from cache.guard import FirestoreGuard
 from cache.layout import FirestoreMeter, Layout
 from cache.lease import Leases
 from cache.records import CustomerRecords
@@ -56,11 +57,13 @@ class Instance:
         clock: Clock | None = None,
         secret_client: Callable[[], SecretManagerClient] = default_client,
         certs_url: str = GOOGLE_CERTS_URL,
+        firestore_guard: FirestoreGuard | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
         self._secrets = SecretResolver(settings, secret_client)
         self._certs_url = certs_url
+        self._firestore_guard = firestore_guard
         self._wiring: Wiring | None = None
         self._lock = threading.Lock()
 
@@ -79,7 +82,7 @@ class Instance:
             EMULATOR_PROJECT if os.environ.get("FIRESTORE_EMULATOR_HOST") else None
         )
         db = firestore.Client(project=project, database=settings.firestore_database)
-        layout = Layout(db, settings.firestore_collection_prefix)
+        layout = Layout(db, settings.firestore_collection_prefix, self._firestore_guard)
         source = AirtableSource(
             settings,
             credentials.airtable_api_key,

@@ -55,7 +55,7 @@ class FirestoreEmulator:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"Firestore emulator exited early; see {self.log_path}")
-            if self.is_up():
+            if self.is_up() and "is now running" in self.log_path.read_text(errors="replace"):
                 return self
             time.sleep(0.2)
         self.stop()
@@ -77,11 +77,22 @@ class FirestoreEmulator:
         )
         requests.delete(url, timeout=10).raise_for_status()
 
+    def pause(self) -> None:
+        """Freeze the emulator (it stops answering but keeps its data), as in an outage."""
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused emulator answer again."""
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the emulator and the Java process it started."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        os.killpg(process.pid, signal.SIGCONT)
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
