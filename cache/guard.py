@@ -16,8 +16,10 @@ from google.api_core import retry as google_retry
 from service.deadline import current_deadline
 from service.errors import DependencyUnavailable
 
-# A read normally takes milliseconds; waiting longer only eats the callback's budget.
+# A read normally takes milliseconds; waiting longer only eats the callback's budget. An
+# instance's first call also sets up the connection, so it may take longer.
 MAX_READ_SECONDS = 2.0
+FIRST_CALL_SECONDS = 8.0
 BREAKER_OPEN_SECONDS = 5.0
 # What a conditional write raises when another instance wrote first.
 LOST_RACE = (
@@ -47,10 +49,13 @@ class FirestoreGuard:
         self._open_seconds = open_seconds
         self._monotonic = monotonic
         self._open_until = 0.0
+        self._connected = False
         self._lock = threading.Lock()
 
     def options(self, max_seconds: float = MAX_READ_SECONDS) -> dict[str, Any]:
         """`retry` and `timeout` for one call, bounded by the request's deadline."""
+        if not self._connected:
+            max_seconds = max(max_seconds, FIRST_CALL_SECONDS)
         budget = max(0.2, min(max_seconds, current_deadline().remaining()))
         retry = google_retry.Retry(
             predicate=google_retry.if_exception_type(
@@ -77,6 +82,7 @@ class FirestoreGuard:
                 )
         try:
             yield
+            self._connected = True
         except google_exceptions.GoogleAPIError as error:
             if isinstance(error, _UNREACHABLE):
                 with self._lock:

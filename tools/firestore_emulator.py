@@ -56,12 +56,20 @@ class FirestoreEmulator:
             if self._process.poll() is not None:
                 raise RuntimeError(f"Firestore emulator exited early; see {self.log_path}")
             if self.is_up() and "is now running" in self.log_path.read_text(errors="replace"):
+                self._warm_up()
                 return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(
             f"Firestore emulator did not start in {timeout:.0f}s; see {self.log_path}"
         )
+
+    def _warm_up(self) -> None:
+        """The emulator's first requests take seconds while its JVM warms up; make them now."""
+        url = f"http://{self.host}/v1/projects/{self.project}/databases/(default)/documents"
+        for _ in range(3):
+            requests.post(f"{url}/warm-up", json={"fields": {}}, timeout=30)
+            requests.get(f"{url}/warm-up", timeout=30)
 
     def is_up(self) -> bool:
         """True when the emulator answers HTTP on its port."""

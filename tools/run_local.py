@@ -127,7 +127,13 @@ def main() -> int:
             "".join(f"{k}={env[k]}\n" for k in ("TWILIO_AUTH_TOKEN", "REFRESH_TOKEN"))
             + f"PUBLIC_BASE_URL={base_url}\n"
         )
-        print_guide(base_url)
+        conversation = requests.post(
+            f"{env['TWILIO_API_BASE_URL']}/v1/Conversations",
+            data={"FriendlyName": "demo inbound conversation"},
+            auth=(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"]),
+            timeout=10,
+        ).json()["sid"]
+        print_guide(base_url, conversation)
         threading.Thread(
             target=_scheduler, args=(base_url, env["REFRESH_TOKEN"]), daemon=True
         ).start()
@@ -158,7 +164,7 @@ def _scheduler(base_url: str, token: str) -> None:
             print(f"[scheduler] refresh failed: {error}", flush=True)
 
 
-def print_guide(base_url: str) -> None:
+def print_guide(base_url: str, conversation: str) -> None:
     """The five callback URLs, where each goes, and how to call them signed."""
     print("\nThe service is running with the demo base (reps alice@, bob@, carol@example.com).\n")
     for name, where in CALLBACKS.items():
@@ -169,6 +175,9 @@ def print_guide(base_url: str) -> None:
         "Worker=alice@example.com PageSize=30\n"
         "  .venv/bin/python -m tools.call outgoing-conversation Location=GetProxyAddress "
         "Worker=alice@example.com ChannelType=sms\n"
+        f"  .venv/bin/python -m tools.call routing ConversationSid={conversation} "
+        "MessagingBinding.Address=whatsapp:+14155550134\n"
+        f"(the Twilio stand-in holds {conversation}, an inbound conversation to route)\n"
         f"Health: curl {base_url}/healthz    Stop: Ctrl-C\n",
         flush=True,
     )
