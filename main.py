@@ -17,6 +17,7 @@ from typing import Any
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from handlers import crm, outgoing_conversation, routing, tasks, templates, twilio_conversations
 from handlers.base import Params, Reply, Services
@@ -36,6 +37,7 @@ from service.signature import public_url
 
 _log = logging.getLogger("frontline")
 MAX_BODY_BYTES = 256 * 1024
+MAX_FORM_PARTS = 200
 HEALTH_PATH = "/healthz"
 TASK_BUDGET = -1.0  # the task's budget comes from TASK_BUDGET_SECONDS
 
@@ -113,8 +115,9 @@ def _serve(
         raise NotFound(f"no route for {path}")
     if request.method not in route.methods:
         raise MethodNotAllowed(list(route.methods))
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
+    # Limits that hold for chunked bodies too: werkzeug stops reading past them.
+    request.max_content_length = MAX_BODY_BYTES
+    request.max_form_parts = MAX_FORM_PARTS
     params = _parameters(request)
     wiring = instance.wiring()
     if route.caller == "twilio":
@@ -139,16 +142,24 @@ def normalise_path(path: str, settings: Settings) -> str:
 def _parameters(request: flask.Request) -> dict[str, str]:
     """Form fields (Twilio posts form-encoded), a JSON object's fields, and the query string."""
     values: dict[str, str] = dict(request.args.items())
-    if request.mimetype == "application/json":
-        try:
+    try:
+        if request.mimetype == "application/json":
             body: Any = json.loads(request.get_data(as_text=True) or "{}")
-        except ValueError as error:
-            raise BadRequest("the body is not valid JSON") from error
-        if not isinstance(body, dict):
-            raise BadRequest("the JSON body must be an object")
-        values.update({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()})
-    else:
-        values.update(request.form.items())
+            if not isinstance(body, dict):
+                raise BadRequest("the JSON body must be an object")
+            values.update(
+                {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+            )
+        else:
+            values.update(request.form.items())
+    except RequestEntityTooLarge as error:
+        raise PayloadTooLarge(
+            f"the request body is over {MAX_BODY_BYTES} bytes or {MAX_FORM_PARTS} parts"
+        ) from error
+    except HTTPException as error:
+        raise BadRequest("the request body could not be read") from error
+    except (ValueError, RecursionError) as error:
+        raise BadRequest("the body is not valid JSON") from error
     return values
 
 

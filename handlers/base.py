@@ -86,8 +86,15 @@ class Params:
             return None
         try:
             return json.loads(value)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise BadRequest(f"{name} is not valid JSON", field=name) from error
+
+    def sid(self, name: str, prefix: str) -> str:
+        """A Twilio SID such as CH… or MB… (34 characters); 400 otherwise."""
+        value = self.required(name, max_length=34)
+        if not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+            raise BadRequest(f"{name} must be {prefix} followed by 32 hex digits", field=name)
+        return value
 
 
 Action = Callable[[Params, Services], Reply]

@@ -45,7 +45,8 @@ class PageTokens:
         if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
             raise invalid
         payload, signature = token.split(".")
-        if not hmac.compare_digest(signature, self._signature(worker, query, payload)):
+        expected = self._signature(worker, query, payload).encode()
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
             raise invalid
         try:
             version, name, customer_id = json.loads(_unb64(payload))

@@ -54,8 +54,8 @@ def participant_added(params: Params, services: Services) -> Reply:
     address = params.text("MessagingBinding.Address", max_length=2_000)
     if address is None or params.text("Identity", max_length=256) is not None:
         return Reply({})
-    conversation_sid = params.required("ConversationSid", max_length=34)
-    participant_sid = params.required("ParticipantSid", max_length=34)
+    conversation_sid = params.sid("ConversationSid", "CH")
+    participant_sid = params.sid("ParticipantSid", "MB")
     customer = services.directory.customer_at_address(address)
     if customer is None:
         return Reply({})
@@ -101,7 +101,7 @@ def message_add(params: Params, services: Services) -> Reply:
     """Block a rep's message to a customer who opted out (pre-event: 403 blocks it in Twilio)."""
     if params.text("ClientIdentity", max_length=256) is None:
         return Reply({})  # the customer's own message
-    conversation_sid = params.required("ConversationSid", max_length=34)
+    conversation_sid = params.sid("ConversationSid", "CH")
     try:
         customer = _conversation_customer(conversation_sid, services)
     except (DependencyUnavailable, NotFound) as error:

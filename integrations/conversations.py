@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -137,6 +137,10 @@ def _calling(action: str, *, exists_ok: bool = False) -> Iterator[_Outcome]:
         raise DependencyFailed(
             f"Twilio refused to {action}: {error.status} {error.code}"
         ) from error
+    except TwilioException as error:
+        # The helper library raises this bare form when a list page cannot be fetched.
+        log_fields(_log, logging.WARNING, "Twilio request failed", action=action)
+        raise DependencyUnavailable(f"Twilio failed to {action}") from error
     except requests.RequestException as error:
         log_fields(
             _log, logging.WARNING, "Twilio unreachable", action=action, error=type(error).__name__

@@ -19,7 +19,8 @@ _PHONE = re.compile(
     r"|(?<![\w.-])\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?![\w-])"
     r"|(?<![\w.-])\d{10,15}(?![\w.-])"
 )
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Also URL-encoded (alice%40example.com), as request URLs carry them.
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 def mask(text: str) -> str:
@@ -82,6 +83,9 @@ def configure(level: str, project: str | None) -> None:
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter(project))
     root.setLevel(level)
+    # HTTP libraries log whole request URLs at DEBUG, formulas and all.
+    for noisy in ("urllib3", "requests", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def set_trace(header: str | None) -> contextvars.Token[str | None]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from service.errors import DependencyUnavailable
+from service.logs import log_fields
 from service.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 
 class SecretManagerClient(Protocol):
@@ -85,14 +89,27 @@ class SecretResolver:
             response = self._client.access_secret_version(request={"name": resource}, timeout=10)
             text = bytes(response.payload.data).decode("utf-8").strip()
         except Exception as error:
-            # The error text of the client may quote the request, never the payload; keep only
-            # its type so nothing secret-adjacent reaches a response.
+            # Callers are not authenticated yet (the signature check needs this secret): they get
+            # a generic 503; the log names the secret and the error type, never a value.
+            log_fields(
+                _log,
+                logging.ERROR,
+                "could not read a secret from Secret Manager: check that it "
+                "exists and that the runtime service account may access it",
+                setting=name,
+                secret=resource,
+                error=type(error).__name__,
+            )
             raise DependencyUnavailable(
-                f"could not read {name} from Secret Manager secret {resource} "
-                f"({type(error).__name__}); check that the secret exists and that the "
-                "runtime service account may access it",
-                retry_after=30,
+                f"the service could not read its {name} secret; see the logs", retry_after=30
             ) from error
         if not text:
-            raise DependencyUnavailable(f"Secret Manager secret {resource} for {name} is empty")
+            log_fields(
+                _log,
+                logging.ERROR,
+                "a Secret Manager secret is empty",
+                setting=name,
+                secret=resource,
+            )
+            raise DependencyUnavailable(f"the service's {name} secret is empty; see the logs")
         return text

@@ -52,4 +52,7 @@ class SignatureVerifier:
         """True when `signature` signs `url` with the form `params` (or the raw JSON body)."""
         if not signature or len(signature) > MAX_SIGNATURE_LENGTH:
             return False
-        return bool(self._validator.validate(url, params, signature))
+        try:
+            return bool(self._validator.validate(url, params, signature))
+        except ValueError:  # an unreadable URL (a port of 99999, a broken IPv6 host)
+            return False

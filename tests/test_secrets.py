@@ -93,15 +93,19 @@ def test_a_value_in_the_environment_wins_and_secret_manager_is_not_called() -> N
     assert fake.requests == []
 
 
-def test_a_failing_read_names_the_secret_and_never_the_value() -> None:
+def test_a_failing_read_is_named_in_the_logs_and_never_echoes_a_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     settings = Settings.from_env(
         {**BASE, "AIRTABLE_API_KEY": "env-pat", "TWILIO_AUTH_TOKEN_SECRET": "projects/p/secrets/tw"}
     )
     with pytest.raises(DependencyUnavailable) as raised:
         SecretResolver(settings, lambda: FakeSecretManager({}, fail=True)).credentials()
-    assert "projects/p/secrets/tw/versions/latest" in raised.value.message
     assert "TWILIO_AUTH_TOKEN" in raised.value.message
-    assert "env-pat" not in raised.value.message
+    assert "projects/" not in raised.value.message  # callers are not authenticated yet
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged[0].fields["secret"] == "projects/p/secrets/tw/versions/latest"  # type: ignore[attr-defined]
+    assert "env-pat" not in raised.value.message + caplog.text
 
 
 def test_the_credentials_repr_hides_values() -> None:
