@@ -21,7 +21,7 @@ from cache.records import CustomerRecords
 from cache.snapshots import SnapshotHeader, WorkerSnapshots
 from cache.staging import FullSyncStaging
 from cache.sync_state import FullSyncRun, SyncState, SyncStateStore
-from cache.templates import TemplateStore
+from cache.templates import TemplateStore, templates_digest
 from contacts.model import Customer, ListEntry
 from contacts.source import CustomerSource, OffsetExpired, SourcePage
 from integrations.rate_limit import bulk_work
@@ -173,11 +173,17 @@ class Refresher:
         since = (state.watermark or started) - timedelta(seconds=SKEW_SECONDS)
         changed, complete = self._source.customers_changed_since(since, max_pages)
         self.apply_changes(changed)
+        digest = state.templates_digest
         if complete:
-            self._templates.put(self._source.templates(), started)
+            templates = self._source.templates()
+            if templates_digest(templates) != digest:
+                self._templates.put(templates, started)
+                digest = templates_digest(templates)
         self._state.put(
             state.with_changes(
-                last_refresh=started, watermark=started if complete else state.watermark
+                last_refresh=started,
+                watermark=started if complete else state.watermark,
+                templates_digest=digest,
             )
         )
         log_fields(
@@ -297,7 +303,8 @@ class Refresher:
                         customers=run.customers,
                     )
         deleted = self._build_snapshots(run)
-        self._templates.put(self._source.templates(), run.started_at)
+        templates = self._source.templates()
+        self._templates.put(templates, run.started_at)
         now = self._clock.now()
         self._state.put(
             SyncState(
@@ -306,6 +313,7 @@ class Refresher:
                 last_sweep=run.started_at,
                 synced_at=now,
                 full_sync=None,
+                templates_digest=templates_digest(templates),
             )
         )
         self._staging.discard(run.run_id)

@@ -41,6 +41,7 @@ class SyncState:
     last_sweep: datetime | None = None
     synced_at: datetime | None = None
     full_sync: FullSyncRun | None = None
+    templates_digest: str | None = None
 
     def with_changes(self, **changes: Any) -> SyncState:
         return replace(self, **changes)
@@ -53,6 +54,7 @@ def _encode(state: SyncState) -> dict[str, Any]:
         "last_refresh": state.last_refresh,
         "last_sweep": state.last_sweep,
         "synced_at": state.synced_at,
+        "templates_digest": state.templates_digest,
         "full_sync": None
         if run is None
         else {
@@ -73,6 +75,7 @@ def _decode(data: dict[str, Any]) -> SyncState:
         last_refresh=data.get("last_refresh"),
         last_sweep=data.get("last_sweep"),
         synced_at=data.get("synced_at"),
+        templates_digest=data.get("templates_digest"),
         full_sync=None
         if not run
         else FullSyncRun(

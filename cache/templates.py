@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 
 from cache.layout import Layout
@@ -9,6 +11,12 @@ from contacts.model import Template
 
 MAX_TEMPLATES = 500
 MAX_TEMPLATE_CHARS = 1_600
+
+
+def templates_digest(templates: list[Template]) -> str:
+    """A fingerprint of the templates, to skip rewriting them when nothing changed."""
+    text = json.dumps([[t.category, t.text, t.whatsapp_approved] for t in templates])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class TemplateStore:

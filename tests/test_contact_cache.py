@@ -297,3 +297,31 @@ def test_a_full_sync_whose_offset_expired_starts_over(
     while service.task().json()["status"] != "ok":
         pass
     assert len(whole_list(service, ALICE)) == 600
+
+
+def test_template_edits_show_after_a_refresh_and_unchanged_ones_are_not_rewritten(
+    service: RunningService, airtable: AirtableStandIn, customers: Table, clock: ManualClock
+) -> None:
+    customers.create({"id": "C-1", "name": "Ana Ruiz", "owner": ALICE})
+    templates = airtable.table(BASE_ID, "Templates")
+    template = templates.create({"category": "Hi", "text": "Hello {{first_name}}"})
+    synced(service, clock)
+    meter = service.instance.wiring().firestore_meter
+
+    def offered() -> list[str]:
+        response = service.call(
+            "templates", Location="GetTemplatesByCustomerId", Worker=ALICE, CustomerId="C-1"
+        )
+        return [t["content"] for c in response.json() for t in c["templates"]]
+
+    assert offered() == ["Hello Ana"]
+    clock.advance(120)
+    writes = meter.writes
+    assert service.task().status_code == 200
+    unchanged_writes = meter.writes - writes
+    clock.advance(120)
+    templates.update(template["id"], {"text": "Welcome back, {{first_name}}"})
+    writes = meter.writes
+    assert service.task().status_code == 200
+    assert meter.writes - writes == unchanged_writes + 1  # the templates document, once
+    assert offered() == ["Welcome back, Ana"]
