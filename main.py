@@ -115,8 +115,9 @@ def _serve(
         raise NotFound(f"no route for {path}")
     if request.method not in route.methods:
         raise MethodNotAllowed(list(route.methods))
-    # Limits that hold for chunked bodies too: werkzeug stops reading past them.
-    request.max_content_length = MAX_BODY_BYTES
+    # Limits that hold for chunked bodies too. werkzeug cuts a chunked body at the limit
+    # without an error, so it may read one byte more, and a body that long is refused.
+    request.max_content_length = MAX_BODY_BYTES + 1
     request.max_form_parts = MAX_FORM_PARTS
     params = _parameters(request)
     wiring = instance.wiring()
@@ -142,7 +143,14 @@ def normalise_path(path: str, settings: Settings) -> str:
 def _parameters(request: flask.Request) -> dict[str, str]:
     """Form fields (Twilio posts form-encoded), a JSON object's fields, and the query string."""
     values: dict[str, str] = dict(request.args.items())
+    too_large = PayloadTooLarge(
+        f"the request body is over {MAX_BODY_BYTES} bytes or {MAX_FORM_PARTS} parts"
+    )
     try:
+        # Read (and keep) the raw body first: the form is then parsed from it, and the
+        # signature check sees the same bytes.
+        if len(request.get_data(cache=True)) > MAX_BODY_BYTES:
+            raise too_large
         if request.mimetype == "application/json":
             body: Any = json.loads(request.get_data(as_text=True) or "{}")
             if not isinstance(body, dict):
@@ -153,9 +161,7 @@ def _parameters(request: flask.Request) -> dict[str, str]:
         else:
             values.update(request.form.items())
     except RequestEntityTooLarge as error:
-        raise PayloadTooLarge(
-            f"the request body is over {MAX_BODY_BYTES} bytes or {MAX_FORM_PARTS} parts"
-        ) from error
+        raise too_large from error
     except HTTPException as error:
         raise BadRequest("the request body could not be read") from error
     except (ValueError, RecursionError) as error:
@@ -173,7 +179,13 @@ def _verify_twilio_signature(request: flask.Request, settings: Settings, wiring:
         request.headers.get,
         settings.public_base_url,
     )
-    signed: Any = request.get_data(as_text=True) if "bodySHA256" in request.args else request.form
+    # A form is signed field by field; a JSON body only through its hash in the signed URL
+    # (bodySHA256), so a JSON body without one is never accepted.
+    signed: Any = request.form
+    if request.mimetype == "application/json":
+        if not request.args.get("bodySHA256"):
+            raise Forbidden("a JSON body must be signed through bodySHA256")
+        signed = request.get_data(as_text=True)
     if not wiring.verifier.is_valid(url, signed, request.headers.get("X-Twilio-Signature")):
         logs.log_fields(
             _log, logging.WARNING, "request refused: bad Twilio signature", path=request.path

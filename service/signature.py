@@ -54,5 +54,5 @@ class SignatureVerifier:
             return False
         try:
             return bool(self._validator.validate(url, params, signature))
-        except ValueError:  # an unreadable URL (a port of 99999, a broken IPv6 host)
+        except (ValueError, TypeError):  # an unreadable URL (a port of 99999, a broken IPv6 host)
             return False
