@@ -7,6 +7,7 @@ most two Airtable requests is, directly; the rest is a 503 with Retry-After.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,6 +28,7 @@ from service.logs import log_fields
 
 _log = logging.getLogger(__name__)
 _READ_ATTEMPTS = 3
+KNOWN_WORKERS_SECONDS = 300.0
 T = TypeVar("T")
 
 
@@ -61,6 +63,7 @@ class ContactDirectory:
         self.refresher = refresher
         self._clock = clock
         self._region = phone_region
+        self._known_workers: tuple[float, list[str]] | None = None
 
     def refresh_if_due(self) -> None:
         """Catch up with the table if the cache is older than its TTL (bounded; never fails)."""
@@ -166,9 +169,7 @@ class ContactDirectory:
             if not owners and self._state.get().synced_at is None:
                 found = self._source.customers_by_number(e164)
                 if found:
-                    self._records.write(
-                        self._records.by_record_ids(c.record_id for c in found), found
-                    )
+                    self._records.write(self._records.listings(c.record_id for c in found), found)
                 return [NumberOwner(c.record_id, c.customer_id, c.owner) for c in found]
             return owners
 
@@ -197,10 +198,19 @@ class ContactDirectory:
         return self._with_fallback(from_cache, self._source.templates, "read templates")
 
     def known_workers(self) -> list[str]:
-        """Every worker who has a snapshot with at least one customer, sorted."""
+        """Every worker who has a snapshot with at least one customer, sorted.
+
+        It reads every header, so an instance reuses the answer for a few minutes: an
+        unknown number arriving every second must not cost a read per rep each time.
+        """
+        cached = self._known_workers
+        if cached is not None and time.monotonic() - cached[0] < KNOWN_WORKERS_SECONDS:
+            return cached[1]
         no_headers: Callable[[], list[SnapshotHeader]] = list
         headers = self._with_fallback(self._snapshots.headers, no_headers, "list workers")
-        return sorted({h.worker for h in headers if h.count > 0 and h.worker.strip()})
+        workers = sorted({h.worker for h in headers if h.count > 0 and h.worker.strip()})
+        self._known_workers = (time.monotonic(), workers)
+        return workers
 
     # Changes made through Frontline
 
@@ -222,7 +232,7 @@ class ContactDirectory:
         """Set or clear the customer's opt-out in the table and in the cache."""
         updated = self._source.set_opt_out(customer.record_id, opted_out)
         self._write_through(
-            "record an opt-out", lambda: self._records.set_opt_out(customer.record_id, opted_out)
+            "record an opt-out", lambda: self._records.set_opt_out(customer.customer_id, opted_out)
         )
         return updated
 

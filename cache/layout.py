@@ -83,8 +83,11 @@ class Layout:
     def customers(self) -> firestore.CollectionReference:
         return self.db.collection(f"{self.prefix}customers")
 
-    def customer(self, record_id: str) -> firestore.DocumentReference:
-        return self.customers().document(document_id(record_id))
+    def customer(self, customer_id: str) -> firestore.DocumentReference:
+        return self.customers().document(document_id(customer_id))
+
+    def record(self, record_id: str) -> firestore.DocumentReference:
+        return self.db.collection(f"{self.prefix}records").document(document_id(record_id))
 
     def number(self, e164: str) -> firestore.DocumentReference:
         return self.db.collection(f"{self.prefix}numbers").document(document_id(e164))

@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
-from cache.layout import Layout, worker_key
+from cache.layout import Layout
 from contacts.model import Customer
 
 MAX_BATCH_WRITES = 400
@@ -27,13 +26,26 @@ class NumberOwner:
     owner: str
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Where a record is in the cache: its customer document, owner and indexed numbers.
+
+    A refresh reads it to know what to undo (the snapshot, the index entries, the document
+    under an old customer id) before it applies a record's new state.
+    """
+
+    record_id: str
+    customer_id: str
+    owner: str
+    numbers: tuple[str, ...]
+
+
 def encode_customer(customer: Customer, region: str) -> dict[str, Any]:
     """A customer as stored in its document."""
     data = asdict(customer)
     # Firestore has no arrays of arrays, and column names may be anything: a list of maps.
     data["columns"] = [{"name": name, "value": value} for name, value in customer.columns.items()]
     data["numbers"] = customer.numbers(region)
-    data["owner_key"] = worker_key(customer.owner)
     return data
 
 
@@ -57,41 +69,38 @@ def decode_customer(data: Mapping[str, Any]) -> Customer:
 
 
 class CustomerRecords:
-    """Reads and writes customer documents and keeps the number index in step with them."""
+    """Customer documents (by customer id), the listing of each record (by record id) and the
+    number index, kept in step with each other."""
 
     def __init__(self, layout: Layout, region: str) -> None:
         self._layout = layout
         self._region = region
 
     def by_customer_id(self, customer_id: str) -> Customer | None:
-        """The customer with this customer id (if the table repeats it, the lowest record id)."""
-        query = (
-            self._layout.customers()
-            .where(filter=FieldFilter("customer_id", "==", customer_id))
-            .limit(5)
-        )
+        """The customer with this customer id (one document read, no query)."""
         with self._layout.guard.calling("read a customer"):
-            found = [
-                decode_customer(d.to_dict() or {})
-                for d in query.stream(**self._layout.guard.options())
-            ]
-        self._layout.meter.read(len(found))
-        return min(found, key=lambda c: c.record_id) if found else None
+            snapshot = self._layout.customer(customer_id).get(**self._layout.guard.options())
+        self._layout.meter.read()
+        return decode_customer(snapshot.to_dict() or {}) if snapshot.exists else None
 
-    def by_record_ids(self, record_ids: Iterable[str]) -> dict[str, Customer]:
-        """The stored customers among `record_ids`, keyed by record id."""
+    def listings(self, record_ids: Iterable[str]) -> dict[str, Listing]:
+        """Where each of `record_ids` is in the cache, for those it holds."""
         ids = list(dict.fromkeys(record_ids))
-        found: dict[str, Customer] = {}
-        with self._layout.guard.calling("read customers"):
+        found: dict[str, Listing] = {}
+        with self._layout.guard.calling("read record listings"):
             for start in range(0, len(ids), MAX_GET_ALL):
-                references = [self._layout.customer(i) for i in ids[start : start + MAX_GET_ALL]]
+                references = [self._layout.record(i) for i in ids[start : start + MAX_GET_ALL]]
                 self._layout.meter.read(len(references))
-                for snapshot in self._layout.db.get_all(
-                    references, **self._layout.guard.options(30)
-                ):
+                options = self._layout.guard.options(30)
+                for snapshot in self._layout.db.get_all(references, **options):
                     if snapshot.exists:
-                        customer = decode_customer(snapshot.to_dict() or {})
-                        found[customer.record_id] = customer
+                        data = snapshot.to_dict() or {}
+                        found[data["record_id"]] = Listing(
+                            data["record_id"],
+                            data["customer_id"],
+                            data.get("owner", ""),
+                            tuple(data.get("numbers", [])),
+                        )
         return found
 
     def owners_of(self, e164: str) -> list[NumberOwner]:
@@ -107,21 +116,22 @@ class CustomerRecords:
 
     def write(
         self,
-        old: Mapping[str, Customer],
+        old: Mapping[str, Listing],
         changed: Sequence[Customer],
         deleted: Iterable[str] = (),
     ) -> None:
-        """Store `changed`, delete `deleted`, and move number-index entries from `old` values.
+        """Store `changed`, delete `deleted`, and undo what the `old` listings said.
 
-        The index is written before the documents: if this stops midway, the old documents
-        still tell the next attempt which index entries to remove.
+        Three phases, each committed before the next: the number index, the customer
+        documents, the listings. If this stops midway, the old listings still tell the next
+        attempt what to undo, and redoing any phase is harmless.
         """
         writes = _Writes(self._layout)
         new_by_id = {c.record_id: c for c in changed}
         for record_id in [*new_by_id, *deleted]:
             before = old.get(record_id)
             after = new_by_id.get(record_id)
-            old_numbers = set(before.numbers(self._region)) if before else set()
+            old_numbers = set(before.numbers) if before else set()
             new_numbers = set(after.numbers(self._region)) if after else set()
             for number in old_numbers - new_numbers:
                 writes.set(
@@ -144,18 +154,34 @@ class CustomerRecords:
                     )
         writes.flush()
         for customer in changed:
+            before = old.get(customer.record_id)
+            if before is not None and before.customer_id != customer.customer_id:
+                writes.delete(self._layout.customer(before.customer_id))
             writes.set(
-                self._layout.customer(customer.record_id), encode_customer(customer, self._region)
+                self._layout.customer(customer.customer_id),
+                encode_customer(customer, self._region),
             )
         for record_id in deleted:
-            writes.delete(self._layout.customer(record_id))
+            if record_id in old:
+                writes.delete(self._layout.customer(old[record_id].customer_id))
+        writes.flush()
+        for customer in changed:
+            listing = {
+                "record_id": customer.record_id,
+                "customer_id": customer.customer_id,
+                "owner": customer.owner,
+                "numbers": customer.numbers(self._region),
+            }
+            writes.set(self._layout.record(customer.record_id), listing)
+        for record_id in deleted:
+            writes.delete(self._layout.record(record_id))
         writes.flush()
 
-    def set_opt_out(self, record_id: str, opted_out: bool) -> None:
+    def set_opt_out(self, customer_id: str, opted_out: bool) -> None:
         """Change only the opt-out flag of a stored customer."""
         self._layout.meter.wrote()
         with self._layout.guard.calling("update a customer"):
-            self._layout.customer(record_id).set(
+            self._layout.customer(customer_id).set(
                 {"opt_out": opted_out}, merge=True, **self._layout.guard.options()
             )
 

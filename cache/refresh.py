@@ -110,7 +110,7 @@ class Refresher:
         record_ids = [c.record_id for c in changed] + deleted_ids
         if not record_ids:
             return
-        old = self._records.by_record_ids(record_ids)
+        old = self._records.listings(record_ids)
         identities: dict[str, str] = {}
         removals: dict[str, set[str]] = defaultdict(set)
         additions: dict[str, list[ListEntry]] = defaultdict(list)
@@ -324,7 +324,7 @@ class Refresher:
 
     def _store_page(self, run: FullSyncRun, page: SourcePage) -> FullSyncRun:
         """Write one pulled page (customer documents, number index, staged entries)."""
-        old = self._records.by_record_ids(c.record_id for c in page.customers)
+        old = self._records.listings(c.record_id for c in page.customers)
         self._records.write(old, page.customers)
         self._staging.put_page(run.run_id, run.pages, page.customers)
         return FullSyncRun(
@@ -360,7 +360,7 @@ class Refresher:
             if worker_key(header.worker) not in grouped:
                 self._snapshots.replace(header.worker, [], complete=True, pulled_at=run.started_at)
         if gone:
-            self._records.write(self._records.by_record_ids(gone), [], gone)
+            self._records.write(self._records.listings(gone), [], gone)
         return len(gone)
 
     # Cold start of one worker
@@ -380,7 +380,7 @@ class Refresher:
                     return existing
                 customers, complete = self._source.worker_customers(worker, COLD_PULL_PAGES)
                 mine = [c for c in customers if worker_key(c.owner) == worker_key(worker)]
-                old = self._records.by_record_ids(c.record_id for c in mine)
+                old = self._records.listings(c.record_id for c in mine)
                 header = self._snapshots.replace(
                     worker,
                     [c.list_entry() for c in mine],
