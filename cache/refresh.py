@@ -36,6 +36,7 @@ _log = logging.getLogger(__name__)
 SKEW_SECONDS = 10.0
 REFRESH_LEASE = "refresh"
 REFRESH_LEASE_SECONDS = 60.0
+SWEEP_LEASE = "sweep"
 WORKER_LEASE_SECONDS = 15.0
 # A refresh started by a callback may take this long and this many pages; the task does the rest.
 REQUEST_REFRESH_SECONDS = 3.0
@@ -179,12 +180,10 @@ class Refresher:
             if templates_digest(templates) != digest:
                 self._templates.put(templates, started)
                 digest = templates_digest(templates)
-        self._state.put(
-            state.with_changes(
-                last_refresh=started,
-                watermark=started if complete else state.watermark,
-                templates_digest=digest,
-            )
+        self._state.update(
+            last_refresh=started,
+            watermark=started if complete else state.watermark,
+            templates_digest=digest,
         )
         log_fields(
             _log, logging.INFO, "incremental refresh", changed=len(changed), complete=complete
@@ -203,7 +202,7 @@ class Refresher:
             if entry.record_id not in table_ids and _created_before(entry.created_at, cutoff)
         ]
         self.apply_changes([], deleted)
-        self._state.put(self._state.get(fresh=True).with_changes(last_sweep=started))
+        self._state.update(last_sweep=started)
         log_fields(
             _log, logging.INFO, "deletion sweep", deleted=len(deleted), records=len(table_ids)
         )
@@ -212,7 +211,9 @@ class Refresher:
     # The scheduled task
 
     def run_task(self, full: bool = False) -> RefreshResult:
-        """One call of /tasks/refresh: continue or start a full sync, or refresh and sweep."""
+        """One call of /tasks/refresh: continue or start a full sync, or refresh; then sweep
+        for deletions if one is due. The sweep holds a lease of its own, so the refreshes of
+        other calls and callbacks go on while it lists every record id."""
         holder = self._leases.acquire(REFRESH_LEASE, REFRESH_LEASE_SECONDS)
         if holder is None:
             return RefreshResult("busy", complete=False)
@@ -224,15 +225,22 @@ class Refresher:
                 if state.synced_at is None or state.full_sync is not None:
                     return self._full_sync_step(state, holder)
                 result = self.incremental()
-                if (
-                    state.last_sweep is None
-                    or self._clock.now() - state.last_sweep >= self._sweep_every
-                ):
-                    swept = self.sweep()
-                    result = RefreshResult("incremental+sweep", result.changed, swept.deleted)
-                return result
         finally:
             self._leases.release(REFRESH_LEASE, holder)
+        if (
+            state.last_sweep is not None
+            and self._clock.now() - state.last_sweep < self._sweep_every
+        ):
+            return result
+        sweeper = self._leases.acquire(SWEEP_LEASE, current_deadline().remaining() + 60)
+        if sweeper is None:
+            return result
+        try:
+            with bulk_work():
+                swept = self.sweep()
+        finally:
+            self._leases.release(SWEEP_LEASE, sweeper)
+        return RefreshResult("incremental+sweep", result.changed, swept.deleted)
 
     # Full sync
 
@@ -256,6 +264,7 @@ class Refresher:
         assert run is not None
         deadline = current_deadline()
         reserve = deadline.remaining() * BUILD_RESERVE_SHARE
+        pages_at_start = run.pages
         with ThreadPoolExecutor(max_workers=1) as prefetcher:
             # The next page is fetched while this one is written: Airtable's pace and
             # Firestore's writes overlap instead of adding up.
@@ -281,6 +290,13 @@ class Refresher:
                     assert state.full_sync is not None
                     run, upcoming = state.full_sync, None
                     continue
+                except DependencyUnavailable:
+                    if run.pages == pages_at_start:
+                        raise
+                    # Progress is checkpointed: the next call resumes from here.
+                    return RefreshResult(
+                        "full_sync", complete=False, pages=run.pages, customers=run.customers
+                    )
                 upcoming = None
                 if page.offset is not None and deadline.allows(reserve + 1):
                     context = contextvars.copy_context()

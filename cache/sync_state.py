@@ -114,6 +114,18 @@ class SyncStateStore:
             self._cached = (time.monotonic(), state)
         return state
 
+    def update(self, **fields: Any) -> None:
+        """Change only the given top-level fields (watermark, last_refresh, last_sweep,
+        templates_digest), so a sweep and a refresh running at once never undo each other."""
+        allowed = {"watermark", "last_refresh", "last_sweep", "templates_digest"}
+        if not fields.keys() <= allowed:
+            raise ValueError(f"not a plain sync-state field: {sorted(fields.keys() - allowed)}")
+        with self._layout.guard.calling("update the sync state"):
+            self._layout.state("sync").set(fields, merge=True, **self._layout.guard.options())
+        self._layout.meter.wrote()
+        with self._lock:
+            self._cached = None
+
     def put(self, state: SyncState) -> None:
         """Replace the sync state."""
         with self._layout.guard.calling("write the sync state"):

@@ -34,8 +34,9 @@ MAX_COLUMN_CHARS = 1_000
 # Seconds a single attempt needs at least; below that a request is not started.
 MIN_ATTEMPT_SECONDS = 0.3
 _RECORD_ID_LENGTH = 17
-# Bulk work (full sync, deletion sweep) uses at most this share of the base's request budget.
-BULK_SHARE = 0.8
+# Bulk work (full sync, deletion sweep) uses at most this share of the base's request budget,
+# leaving room for a refresh (two requests) and callbacks on other instances in the same second.
+BULK_SHARE = 0.6
 
 
 class AirtableTransport(HTTPAdapter):

@@ -14,6 +14,7 @@ import requests
 from google.cloud import firestore
 
 from cache.layout import Layout
+from cache.lease import Leases
 from cache.snapshots import WorkerSnapshots
 from contacts.model import Customer
 from service.clock import ManualClock
@@ -325,3 +326,19 @@ def test_template_edits_show_after_a_refresh_and_unchanged_ones_are_not_rewritte
     assert service.task().status_code == 200
     assert meter.writes - writes == unchanged_writes + 1  # the templates document, once
     assert offered() == ["Welcome back, Ana"]
+
+
+def test_a_sweep_in_progress_elsewhere_does_not_hold_up_refreshes(
+    make_service: ServiceFactory, customers: Table, clock: ManualClock
+) -> None:
+    record = customers.create({"id": "C-1", "name": "Before", "owner": ALICE})
+    service = synced(make_service(FULL_SWEEP_SECONDS="60"), clock)
+    layout = Layout(
+        firestore.Client(project="demo-frontline"), service.settings.firestore_collection_prefix
+    )
+    assert Leases(layout, clock).acquire("sweep", 3600) is not None  # another instance sweeps
+    clock.advance(120)
+    customers.update(record["id"], {"name": "After"})
+    result = service.task().json()
+    assert result["kind"] == "incremental"  # refreshed; the sweep was left to its holder
+    assert whole_list(service, ALICE) == ["After"]
