@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--penalty", type=float, default=30.0, help="seconds of 429s past it")
     parser.add_argument("--iterator-ttl", type=float, default=600.0, help="list offset lifetime, s")
     parser.add_argument("--token", default="test-token", help="the accepted bearer token")
+    parser.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="answer the webhooks API with 403, as for a token without webhook:manage",
+    )
     return parser
 
 
@@ -35,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         penalty_seconds=args.penalty,
         latency_seconds=args.latency,
         iterator_ttl_seconds=args.iterator_ttl,
+        webhooks_allowed=not args.no_webhooks,
     )
     if args.load:
         standin.load(args.load)

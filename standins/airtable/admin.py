@@ -60,6 +60,18 @@ def _records(standin: AirtableStandIn, request: Request, parts: list[str]) -> Re
     raise errors.not_found()
 
 
+def _tables(standin: AirtableStandIn, base_id: str) -> list[dict[str, Any]]:
+    # Like Airtable's base schema (GET /v0/meta/bases/{base}/tables), ids and names only.
+    return [
+        {
+            "id": table.id,
+            "name": name,
+            "fields": [{"id": fid, "name": field} for field, fid in table.field_ids().items()],
+        }
+        for name, table in standin.tables(base_id).items()
+    ]
+
+
 def handle(standin: AirtableStandIn, request: Request) -> Response:
     """Route one admin request."""
     parts = request.segments(PREFIX)
@@ -98,6 +110,14 @@ def handle(standin: AirtableStandIn, request: Request) -> Response:
     if parts == ["iterators"] and method == "DELETE":
         standin.expire_iterators()
         return Response(200, {"ok": True})
+    if parts == ["webhooks-allowed"] and method == "PUT":
+        allowed = request.json_object().get("allowed")
+        if not isinstance(allowed, bool):
+            raise errors.invalid_request("'allowed' must be true or false")
+        standin.webhooks_allowed = allowed
+        return Response(200, {"allowed": allowed})
+    if len(parts) == 3 and (parts[0], parts[2]) == ("bases", "tables") and method == "GET":
+        return Response(200, {"tables": _tables(standin, parts[1])})
     if len(parts) in (5, 6) and (parts[0], parts[2], parts[4]) == ("bases", "tables", "records"):
         return _records(standin, request, parts)
     raise errors.not_found()

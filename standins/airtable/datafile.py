@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from standins.airtable.store import Table
+from standins.airtable.store import CLIENT, Table
 
 DataSource = str | Path | Mapping[str, Any]
 
@@ -39,10 +39,14 @@ def load_into(data: Mapping[str, Any], table_for: Callable[[str, str], Table]) -
         table = table_for(base_id, name)
         with table.lock:
             table.add_fields(schema.get(name, []))
-            table.clear()
-            for record in tables.get(name, []):
-                table.insert(
-                    record.get("fields") or {}, record.get("id"), record.get("createdTime")
-                )
+            table.clear()  # for webhooks: one operation destroying every record…
+            changes = table.changes(CLIENT)  # …then one creating the loaded ones
+            try:
+                for record in tables.get(name, []):
+                    changes.insert(
+                        record.get("fields") or {}, record.get("id"), record.get("createdTime")
+                    )
+            finally:
+                changes.publish()  # what was loaded before a bad record, too
             loaded[name] = len(table)
     return loaded

@@ -35,6 +35,20 @@ def base_not_found() -> ApiError:
     )
 
 
+def missing_scope() -> ApiError:
+    """403: a token without the scope an endpoint needs (e.g. ``webhook:manage``); Airtable
+    gives the same answer as for a base the token cannot reach."""
+    return base_not_found()
+
+
+def too_many_webhooks(limit: int) -> ApiError:
+    """422: a base already has Airtable's maximum of webhooks (the error type is a guess: the
+    limit is documented, its error is not)."""
+    return typed(
+        422, "TOO_MANY_WEBHOOKS", f"A base can have at most {limit} webhooks; delete one first"
+    )
+
+
 def table_not_found(table: str, base: str) -> ApiError:
     """404: no such table in the base."""
     return typed(404, "TABLE_NOT_FOUND", f"Could not find table {table} in application {base}")

@@ -19,3 +19,9 @@ def new_id(prefix: str) -> str:
 def seeded_id(prefix: str, rng: random.Random) -> str:
     """An id drawn from ``rng``, for deterministic generated data."""
     return prefix + "".join(rng.choices(_ALPHABET, k=14))
+
+
+def derived_id(prefix: str, *names: str) -> str:
+    """An id that depends only on ``names`` (the same in every process and run), such as a
+    table's ``tbl…`` id from its base id and name."""
+    return seeded_id(prefix, random.Random("\x1f".join((prefix, *names))))

@@ -10,7 +10,7 @@ from standins.airtable import errors, params
 from standins.airtable.formula import Env
 from standins.airtable.listing import Cursors, list_records
 from standins.airtable.messages import Request, Response
-from standins.airtable.store import Table
+from standins.airtable.store import PUBLIC_API, Changes, Table
 
 MAX_RECORDS_PER_WRITE = 10
 PREFIX = "/v0"
@@ -18,18 +18,24 @@ PREFIX = "/v0"
 
 @dataclass(frozen=True)
 class Route:
-    """What a request is: its kind for the stats, and the base, table and record it names."""
+    """What a request is: its kind for the stats, and the base, table and record it names
+    (for ``webhook``: the webhook id and what follows it, such as ``payloads``)."""
 
-    kind: str  # list, get, create, update, delete, other
+    kind: str  # list, get, create, update, delete, webhook, other
     base: str = ""
     table: str = ""
     record_id: str = ""
+    action: str = ""
 
 
 def route(request: Request) -> Route:
     """Classify a ``/v0`` request by method and path."""
     parts = request.segments(PREFIX)
     method = request.method
+    if len(parts) >= 3 and parts[0] == "bases" and parts[2] == "webhooks":
+        # /v0/bases/{base}/webhooks[/{webhook}[/refresh|payloads|enableNotifications]]
+        hook = parts[3] if len(parts) > 3 else ""
+        return Route("webhook", parts[1], "", hook, "/".join(parts[4:]))
     if len(parts) == 2:
         kind = {"GET": "list", "POST": "create", "PATCH": "update", "PUT": "update"}.get(
             method, "delete" if method == "DELETE" else "other"
@@ -70,11 +76,11 @@ def _record_list(body: dict[str, Any], verb: str) -> list[Any]:
     return records
 
 
-def _create(table: Table, body: dict[str, Any]) -> Response:
+def _create(table: Table, body: dict[str, Any], changes: Changes) -> Response:
     if "records" in body:
         items = [_writable(table, r.get("fields")) for r in _record_list(body, "created")]
-        return Response(200, {"records": [table.insert(fields).to_dict() for fields in items]})
-    return Response(200, table.insert(_writable(table, body.get("fields"))).to_dict())
+        return Response(200, {"records": [changes.insert(fields).to_dict() for fields in items]})
+    return Response(200, changes.insert(_writable(table, body.get("fields"))).to_dict())
 
 
 def _merge_match(table: Table, fields: Mapping[str, Any], keys: list[str]) -> str | None:
@@ -88,7 +94,7 @@ def _merge_match(table: Table, fields: Mapping[str, Any], keys: list[str]) -> st
     return found[0] if found else None
 
 
-def _update_batch(table: Table, body: dict[str, Any], replace: bool) -> Response:
+def _update_batch(table: Table, body: dict[str, Any], replace: bool, changes: Changes) -> Response:
     records = _record_list(body, "updated")
     upsert = body.get("performUpsert")
     keys: list[str] | None = None
@@ -110,18 +116,15 @@ def _update_batch(table: Table, body: dict[str, Any], replace: bool) -> Response
         elif not isinstance(record_id, str) or record_id not in table.rows:
             raise errors.row_does_not_exist(str(record_id))
         plan.append((record_id, fields))
-    now = table.now()
     out: list[dict[str, Any]] = []
     created: list[str] = []
     updated: list[str] = []
     for record_id, fields in plan:
         if record_id is None:
-            row = table.insert(fields)
+            row = changes.insert(fields)
             created.append(row.id)
         else:
-            row = table.rows[record_id]
-            table.known_fields.update(fields)
-            row.apply(fields, replace, now)
+            row = changes.apply(table.rows[record_id], fields, replace)
             updated.append(row.id)
         out.append(row.to_dict())
     if keys is not None:
@@ -129,17 +132,17 @@ def _update_batch(table: Table, body: dict[str, Any], replace: bool) -> Response
     return Response(200, {"records": out})
 
 
-def _update_one(table: Table, record_id: str, body: dict[str, Any], replace: bool) -> Response:
+def _update_one(
+    table: Table, record_id: str, body: dict[str, Any], replace: bool, changes: Changes
+) -> Response:
     row = table.rows.get(record_id)
     if row is None:
         raise errors.model_id_not_found(record_id)
     fields = _writable(table, body.get("fields"))
-    table.known_fields.update(fields)
-    row.apply(fields, replace, table.now())
-    return Response(200, row.to_dict())
+    return Response(200, changes.apply(row, fields, replace).to_dict())
 
 
-def _delete_batch(table: Table, request: Request) -> Response:
+def _delete_batch(table: Table, request: Request, changes: Changes) -> Response:
     ids = request.query.get("records[]", []) + request.query.get("records", [])
     if not ids:
         raise errors.invalid_request("Give the records to delete as records[]=…")
@@ -152,13 +155,19 @@ def _delete_batch(table: Table, request: Request) -> Response:
         if record_id not in table.rows:
             raise errors.row_does_not_exist(record_id)
     for record_id in ids:
-        table.rows.pop(record_id, None)
+        changes.delete(record_id)
     return Response(200, {"records": [{"id": rid, "deleted": True} for rid in ids]})
 
 
 def handle(request: Request, where: Route, table: Table, cursors: Cursors, env: Env) -> Response:
     """Answer an authenticated, rate-checked request for ``table`` (holding ``table.lock``)."""
-    method, record_id = request.method, where.record_id
+    method = request.method
+    if where.kind in ("create", "update", "delete"):
+        changes = table.changes(PUBLIC_API)
+        try:
+            return _write(request, where, table, changes)
+        finally:
+            changes.publish()  # a failed batch changed nothing, so publishes nothing
     if where.kind == "list":
         if method == "POST":
             list_params = params.from_body(request.json_object(), request.query)
@@ -166,21 +175,25 @@ def handle(request: Request, where: Route, table: Table, cursors: Cursors, env: 
             list_params = params.from_query(request.query)
         return Response(200, list_records(table, list_params, env, cursors))
     if where.kind == "get":
-        row = table.rows.get(record_id)
+        row = table.rows.get(where.record_id)
         if row is None:
             raise errors.not_found()
         return Response(200, row.to_dict())
-    if where.kind == "create":
-        return _create(table, request.json_object())
-    if where.kind == "update":
-        replace = method == "PUT"
-        if record_id:
-            return _update_one(table, record_id, request.json_object(), replace)
-        return _update_batch(table, request.json_object(), replace)
-    if where.kind == "delete":
-        if record_id:
-            if table.rows.pop(record_id, None) is None:
-                raise errors.model_id_not_found(record_id)
-            return Response(200, {"id": record_id, "deleted": True})
-        return _delete_batch(table, request)
     raise errors.not_found()
+
+
+def _write(request: Request, where: Route, table: Table, changes: Changes) -> Response:
+    """Create, update or delete records, noting the changes (one webhook payload per request)."""
+    record_id = where.record_id
+    if where.kind == "create":
+        return _create(table, request.json_object(), changes)
+    if where.kind == "update":
+        replace = request.method == "PUT"
+        if record_id:
+            return _update_one(table, record_id, request.json_object(), replace, changes)
+        return _update_batch(table, request.json_object(), replace, changes)
+    if record_id:
+        if not changes.delete(record_id):
+            raise errors.model_id_not_found(record_id)
+        return Response(200, {"id": record_id, "deleted": True})
+    return _delete_batch(table, request, changes)

@@ -19,6 +19,7 @@ from standins.airtable.ratelimit import RateLimiter
 from standins.airtable.server import StandInServer
 from standins.airtable.stats import Stats
 from standins.airtable.store import Table
+from standins.airtable.webhooks import Webhooks
 
 MAX_URL_LENGTH = 16_000
 
@@ -29,7 +30,12 @@ def _utc_now() -> datetime:
 
 class AirtableStandIn:
     """A local Airtable: bases and tables in memory, the ``/v0`` API with Airtable's limits and
-    errors, an admin API under ``/_standin/``, request statistics and fault injection."""
+    errors, its webhooks API, an admin API under ``/_standin/``, request statistics and fault
+    injection.
+
+    ``webhooks_allowed=False`` (or setting the attribute) answers every webhooks endpoint as
+    Airtable answers a token without the ``webhook:manage`` scope: 403.
+    """
 
     def __init__(
         self,
@@ -41,6 +47,7 @@ class AirtableStandIn:
         *,
         iterator_ttl_seconds: float = 600.0,
         monotonic: Callable[[], float] | None = None,
+        webhooks_allowed: bool = True,
     ) -> None:
         self.token = token
         self.latency_seconds = latency_seconds
@@ -51,8 +58,10 @@ class AirtableStandIn:
         )
         self.cursors = Cursors(iterator_ttl_seconds, monotonic or time.monotonic)
         self.faults = Faults()
+        self.webhooks_allowed = webhooks_allowed
         self._lock = threading.RLock()
         self._bases: dict[str, dict[str, Table]] = {}
+        self._webhooks = Webhooks(self._lock, self.now)
         self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,7 +161,7 @@ class AirtableStandIn:
             tables = self._bases.setdefault(base_id, {})
             table = tables.get(name)
             if table is None:
-                table = Table(base_id, name, self._lock, lambda: self.clock())
+                table = Table(base_id, name, self._lock, lambda: self.clock(), sink=self._webhooks)
                 tables[name] = table
             table.add_fields(fields)
             return table
@@ -161,6 +170,11 @@ class AirtableStandIn:
         """The tables of a base by name (empty for an unknown base)."""
         with self._lock:
             return dict(self._bases.get(base_id, {}))
+
+    def webhooks(self, base_id: str) -> list[dict[str, Any]]:
+        """The base's webhooks as ``GET /v0/bases/{base}/webhooks`` lists them (for tests:
+        not counted, and listing does not extend their life)."""
+        return self._webhooks.list(base_id)
 
     def load(self, source: datafile.DataSource) -> dict[str, int]:
         """Load a data file (path or dict), replacing the records of the tables it names."""
@@ -180,7 +194,13 @@ class AirtableStandIn:
             raise errors.base_not_found()
         if not self.limiter.allow(where.base):
             raise errors.rate_limited()
+        if where.kind == "webhook":
+            if not self.webhooks_allowed:
+                raise errors.missing_scope()
+            return None
         table = tables.get(where.table)
+        if table is None and where.table.startswith("tbl"):  # a table id instead of a name
+            table = next((t for t in tables.values() if t.id == where.table), None)
         if table is None and where.kind != "other":
             raise errors.table_not_found(where.table, where.base)
         return table
@@ -204,10 +224,19 @@ class AirtableStandIn:
             time.sleep(delay)
         if response is None:
             try:
-                if table is None:
+                if where.kind == "webhook":
+                    response = self._webhooks.handle(
+                        request,
+                        where.base,
+                        where.record_id,
+                        where.action,
+                        self.tables(where.base).values(),
+                    )
+                elif table is None:
                     raise errors.not_found()
-                with self._lock:
-                    response = rest.handle(request, where, table, self.cursors, Env(self.now()))
+                else:
+                    with self._lock:
+                        response = rest.handle(request, where, table, self.cursors, Env(self.now()))
             except errors.ApiError as error:
                 response = Response.error(error)
         self.stats.record_status(response.status)

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from typing import Any
 
-KINDS = ("list", "get", "create", "update", "delete", "other")
+KINDS = ("list", "get", "create", "update", "delete", "webhook", "other")
 
 
 class Stats:
@@ -33,7 +33,8 @@ class Stats:
     def count(
         self, kind: str | None = None, base: str | None = None, table: str | None = None
     ) -> int:
-        """Requests matching every given filter (kind: list, get, create, update, delete)."""
+        """Requests matching every given filter (kind: list, get, create, update, delete,
+        webhook, other)."""
         with self._lock:
             return sum(
                 n

@@ -1,4 +1,5 @@
-"""Records and tables held in memory, with created and last-modified bookkeeping."""
+"""Records and tables held in memory, with created and last-modified bookkeeping, and the
+record changes each write makes (for webhooks)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from standins.airtable.dates import format_iso, parse_datetime, to_millis
-from standins.airtable.ids import new_id
+from standins.airtable.ids import derived_id, new_id
 
 Clock = Callable[[], datetime]
+
+# Who made a change, as webhook payloads name it: the REST API, or a person in the Airtable UI
+# (the admin API and the stand-in's Python methods).
+PUBLIC_API = "publicApi"
+CLIENT = "client"
 
 
 def is_empty(value: Any) -> bool:
@@ -51,8 +57,9 @@ class Record:
         changed = self._field_modified or {}
         return max(changed.get(name, self.created) for name in names)
 
-    def apply(self, fields: Mapping[str, Any], replace: bool, now: datetime) -> bool:
-        """Merge (or replace) ``fields``; empty values clear a cell. True when anything changed."""
+    def apply(self, fields: Mapping[str, Any], replace: bool, now: datetime) -> list[str]:
+        """Merge (or replace) ``fields``; empty values clear a cell. Returns the names of the
+        cells that changed (empty, so false, when nothing did)."""
         changed: list[str] = []
         if replace:
             changed.extend(name for name in self.fields if is_empty(fields.get(name)))
@@ -72,7 +79,7 @@ class Record:
                 self._field_modified = {}
             for name in changed:
                 self._field_modified[name] = now
-        return bool(changed)
+        return changed
 
     def to_dict(self, only: Iterable[str] | None = None) -> dict[str, Any]:
         """The record as the API returns it, optionally with only some fields."""
@@ -87,10 +94,90 @@ _MISSING = object()
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
+class ChangeSink(Protocol):
+    """Where a table reports its record changes (the stand-in's webhooks)."""
+
+    def listening(self, base_id: str) -> bool:
+        """Whether any change to ``base_id`` would be recorded now (else nothing is collected)."""
+        ...
+
+    def record(self, table: Table, changes: Changes) -> None:
+        """Take the changes of one write operation, just made (the table lock is held)."""
+        ...
+
+
+class Changes:
+    """The record changes of one write operation on one table: what a webhook payload reports.
+
+    Inactive (nobody listening) it collects nothing, so writes cost nothing extra.
+    """
+
+    __slots__ = ("_now", "active", "created", "destroyed", "source", "table", "updated")
+
+    def __init__(self, table: Table, source: str, active: bool) -> None:
+        self.table = table
+        self.source = source
+        self.active = active
+        self.created: list[Record] = []
+        # record id → (record, its fields before the operation, names of the changed cells)
+        self.updated: dict[str, tuple[Record, dict[str, Any], list[str]]] = {}
+        self.destroyed: list[str] = []
+        self._now: datetime | None = None
+
+    def now(self) -> datetime:
+        """The operation's time: one reading of the clock for all its records."""
+        if self._now is None:
+            self._now = self.table.now()
+        return self._now
+
+    def insert(
+        self,
+        fields: Mapping[str, Any],
+        record_id: str | None = None,
+        created_time: datetime | str | None = None,
+    ) -> Record:
+        """Create a record in the table and note it."""
+        record = self.table.insert(fields, record_id, created_time)
+        if self.active:
+            self.created.append(record)
+        return record
+
+    def apply(self, record: Record, fields: Mapping[str, Any], replace: bool) -> Record:
+        """Update a record of the table (as ``Record.apply``) and note the changed cells."""
+        before = dict(record.fields) if self.active else None
+        self.table.known_fields.update(fields)
+        changed = record.apply(fields, replace, self.now())
+        if before is not None and changed:
+            noted = self.updated.get(record.id)
+            if noted is None:
+                self.updated[record.id] = (record, before, changed)
+            else:  # the same record twice in one batch: first "before", every changed name
+                noted[2].extend(name for name in changed if name not in noted[2])
+        return record
+
+    def delete(self, record_id: str) -> bool:
+        """Delete a record of the table and note it; False when there was none."""
+        if self.table.rows.pop(record_id, None) is None:
+            return False
+        if self.active:
+            self.destroyed.append(record_id)
+        return True
+
+    def publish(self) -> None:
+        """Report what was noted to the table's sink (once the operation is done)."""
+        sink = self.table.sink
+        if sink is not None and (self.created or self.updated or self.destroyed):
+            sink.record(self.table, self)
+
+
 class Table:
     """A table of a base: records in creation order and the field names it knows.
 
-    Methods here are edits "in the Airtable UI": never counted nor rate limited.
+    Methods here are edits "in the Airtable UI": never counted nor rate limited, reported to
+    webhooks with the source ``client``.
+
+    ``id`` (``tbl…``) and the field ids (``fld…``) are derived from the base id, table name and
+    field name, so they are the same in every run.
     """
 
     def __init__(
@@ -100,14 +187,36 @@ class Table:
         lock: threading.RLock,
         clock: Clock,
         schema: Iterable[str] = (),
+        sink: ChangeSink | None = None,
     ) -> None:
         self.base_id = base_id
         self.name = name
+        self.id = derived_id("tbl", base_id, name)
         self.lock = lock
         self._clock = clock
+        self.sink = sink
         self.schema: list[str] = list(schema)
         self.known_fields: set[str] = set(self.schema)
         self.rows: dict[str, Record] = {}
+        self._field_ids: dict[str, str] = {}
+
+    def field_id(self, name: str) -> str:
+        """The ``fld…`` id of the column ``name`` (stable: derived from the table id and name)."""
+        field_id = self._field_ids.get(name)
+        if field_id is None:
+            field_id = self._field_ids[name] = derived_id("fld", self.id, name)
+        return field_id
+
+    def field_ids(self) -> dict[str, str]:
+        """Ids of the columns the table knows, by name (declared ones first)."""
+        with self.lock:
+            names = [*self.schema, *sorted(self.known_fields - set(self.schema))]
+            return {name: self.field_id(name) for name in names}
+
+    def changes(self, source: str) -> Changes:
+        """A collector for one write operation (hold the lock; call ``publish`` at the end)."""
+        sink = self.sink
+        return Changes(self, source, sink is not None and sink.listening(self.base_id))
 
     def now(self) -> datetime:
         """The stand-in's clock, in UTC milliseconds."""
@@ -157,7 +266,10 @@ class Table:
     ) -> dict[str, Any]:
         """Create a record; returns ``{"id", "createdTime", "fields"}``."""
         with self.lock:
-            return self.insert(fields, record_id, created_time).to_dict()
+            changes = self.changes(CLIENT)
+            record = changes.insert(fields, record_id, created_time)
+            changes.publish()
+            return record.to_dict()
 
     def update(
         self, record_id: str, fields: Mapping[str, Any], replace: bool = False
@@ -165,14 +277,18 @@ class Table:
         """Merge ``fields`` into a record (None, "" or False clears a cell); KeyError if absent."""
         with self.lock:
             record = self.rows[record_id]
-            self.known_fields.update(fields)
-            record.apply(fields, replace, self.now())
+            changes = self.changes(CLIENT)
+            changes.apply(record, fields, replace)
+            changes.publish()
             return record.to_dict()
 
     def delete(self, record_id: str) -> bool:
         """Delete a record; False when there was none."""
         with self.lock:
-            return self.rows.pop(record_id, None) is not None
+            changes = self.changes(CLIENT)
+            deleted = changes.delete(record_id)
+            changes.publish()
+            return deleted
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """The record, or None."""
@@ -193,7 +309,11 @@ class Table:
     def clear(self) -> None:
         """Delete every record (the known field names stay)."""
         with self.lock:
+            changes = self.changes(CLIENT)
+            if changes.active:
+                changes.destroyed.extend(self.rows)
             self.rows.clear()
+            changes.publish()
 
     def __len__(self) -> int:
         return len(self.rows)
