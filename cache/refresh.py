@@ -23,7 +23,7 @@ from cache.staging import FullSyncStaging
 from cache.sync_state import FullSyncRun, SyncState, SyncStateStore
 from cache.templates import TemplateStore, templates_digest
 from contacts.model import Customer, ListEntry
-from contacts.source import CustomerSource, OffsetExpired, SourcePage
+from contacts.source import CustomerSource, FeedGone, OffsetExpired, SourcePage
 from integrations.rate_limit import bulk_work
 from service.clock import Clock
 from service.deadline import current_deadline, deadline_scope
@@ -37,6 +37,8 @@ SKEW_SECONDS = 10.0
 REFRESH_LEASE = "refresh"
 REFRESH_LEASE_SECONDS = 60.0
 SWEEP_LEASE = "sweep"
+FEED_KEEP_EVERY = timedelta(days=1)
+SWEEP_SPACING_WITH_FEED = 24
 WORKER_LEASE_SECONDS = 15.0
 # A refresh started by a callback may take this long and this many pages; the task does the rest.
 REQUEST_REFRESH_SECONDS = 3.0
@@ -112,6 +114,7 @@ class Refresher:
         if not record_ids:
             return
         old = self._records.listings(record_ids)
+        deleted_ids = [r for r in deleted_ids if r in old]  # a deletion feed reports every table
         identities: dict[str, str] = {}
         removals: dict[str, set[str]] = defaultdict(set)
         additions: dict[str, list[ListEntry]] = defaultdict(list)
@@ -174,6 +177,7 @@ class Refresher:
         since = (state.watermark or started) - timedelta(seconds=SKEW_SECONDS)
         changed, complete = self._source.customers_changed_since(since, max_pages)
         self.apply_changes(changed)
+        feed = self._read_deletion_feed(state)
         digest = state.templates_digest
         if complete:
             templates = self._source.templates()
@@ -184,11 +188,51 @@ class Refresher:
             last_refresh=started,
             watermark=started if complete else state.watermark,
             templates_digest=digest,
+            **feed,
         )
         log_fields(
             _log, logging.INFO, "incremental refresh", changed=len(changed), complete=complete
         )
         return RefreshResult("incremental", changed=len(changed), complete=complete)
+
+    def _read_deletion_feed(self, state: SyncState) -> dict[str, Any]:
+        """Apply the deletions the webhook reported; the sync-state fields to update."""
+        if state.deletion_feed is None:
+            return {}
+        try:
+            deletions = self._source.deletions_since(state.deletion_feed, state.feed_cursor)
+        except FeedGone:
+            # Deletions since the feed vanished are unknown: the next task call sweeps.
+            log_fields(_log, logging.WARNING, "the deletion webhook is gone; sweeping instead")
+            return {"deletion_feed": None, "last_sweep": None}
+        self.apply_changes([], deletions.record_ids)
+        return {"feed_cursor": deletions.cursor}
+
+    def _keep_deletion_feed(self, state: SyncState) -> SyncState:
+        """Open the deletion webhook if there is none (then sweep once, for what came before
+        it), or extend it daily; a token without the scope is asked again a day later."""
+        now = self._clock.now()
+        if state.deletion_feed is not None:
+            if state.feed_kept_at is not None and now - state.feed_kept_at < FEED_KEEP_EVERY:
+                return state
+            try:
+                self._source.keep_deletion_feed(state.deletion_feed)
+                self._state.update(feed_kept_at=now)
+                return state.with_changes(feed_kept_at=now)
+            except FeedGone:
+                state = state.with_changes(deletion_feed=None, last_sweep=None)
+                self._state.update(deletion_feed=None, last_sweep=None)
+        if state.feed_refused_at is not None and now - state.feed_refused_at < FEED_KEEP_EVERY:
+            return state
+        feed = self._source.open_deletion_feed()
+        if feed is None:
+            self._state.update(feed_refused_at=now)
+            return state.with_changes(feed_refused_at=now)
+        fields: dict[str, Any] = {"deletion_feed": feed, "feed_cursor": 1, "feed_kept_at": now}
+        if state.full_sync is None:
+            fields["last_sweep"] = None  # deletions before the feed existed
+        self._state.update(**fields)
+        return state.with_changes(**fields)
 
     def sweep(self) -> RefreshResult:
         """Find records deleted from the table (ids-only listing) and take them out of the cache."""
@@ -222,15 +266,16 @@ class Refresher:
                 state = self._state.get(fresh=True)
                 if full and state.full_sync is None:
                     state = self._start_run(state)
+                state = self._keep_deletion_feed(state)
                 if state.synced_at is None or state.full_sync is not None:
                     return self._full_sync_step(state, holder)
                 result = self.incremental()
+                state = self._state.get(fresh=True)
         finally:
             self._leases.release(REFRESH_LEASE, holder)
-        if (
-            state.last_sweep is not None
-            and self._clock.now() - state.last_sweep < self._sweep_every
-        ):
+        # With the webhook reporting deletions, the sweep is only a daily safety net.
+        sweep_every = self._sweep_every * (SWEEP_SPACING_WITH_FEED if state.deletion_feed else 1)
+        if state.last_sweep is not None and self._clock.now() - state.last_sweep < sweep_every:
             return result
         sweeper = self._leases.acquire(SWEEP_LEASE, current_deadline().remaining() + 60)
         if sweeper is None:
@@ -318,12 +363,20 @@ class Refresher:
                         pages=run.pages,
                         customers=run.customers,
                     )
-        deleted = self._build_snapshots(run)
-        templates = self._source.templates()
+        try:
+            deleted = self._build_snapshots(run)
+            templates = self._source.templates()
+        except DependencyUnavailable:
+            if run.pages == pages_at_start:
+                raise
+            # Every page is pulled and checkpointed; the next call builds (again, harmlessly).
+            return RefreshResult(
+                "full_sync", complete=False, pages=run.pages, customers=run.customers
+            )
         self._templates.put(templates, run.started_at)
         now = self._clock.now()
         self._state.put(
-            SyncState(
+            state.with_changes(
                 watermark=run.started_at,
                 last_refresh=now,
                 last_sweep=run.started_at,

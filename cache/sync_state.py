@@ -42,6 +42,11 @@ class SyncState:
     synced_at: datetime | None = None
     full_sync: FullSyncRun | None = None
     templates_digest: str | None = None
+    # The Airtable webhook whose payloads report deletions, and how far they have been read.
+    deletion_feed: str | None = None
+    feed_cursor: int = 1
+    feed_kept_at: datetime | None = None
+    feed_refused_at: datetime | None = None
 
     def with_changes(self, **changes: Any) -> SyncState:
         return replace(self, **changes)
@@ -55,6 +60,10 @@ def _encode(state: SyncState) -> dict[str, Any]:
         "last_sweep": state.last_sweep,
         "synced_at": state.synced_at,
         "templates_digest": state.templates_digest,
+        "deletion_feed": state.deletion_feed,
+        "feed_cursor": state.feed_cursor,
+        "feed_kept_at": state.feed_kept_at,
+        "feed_refused_at": state.feed_refused_at,
         "full_sync": None
         if run is None
         else {
@@ -76,6 +85,10 @@ def _decode(data: dict[str, Any]) -> SyncState:
         last_sweep=data.get("last_sweep"),
         synced_at=data.get("synced_at"),
         templates_digest=data.get("templates_digest"),
+        deletion_feed=data.get("deletion_feed"),
+        feed_cursor=int(data.get("feed_cursor") or 1),
+        feed_kept_at=data.get("feed_kept_at"),
+        feed_refused_at=data.get("feed_refused_at"),
         full_sync=None
         if not run
         else FullSyncRun(
@@ -115,9 +128,18 @@ class SyncStateStore:
         return state
 
     def update(self, **fields: Any) -> None:
-        """Change only the given top-level fields (watermark, last_refresh, last_sweep,
-        templates_digest), so a sweep and a refresh running at once never undo each other."""
-        allowed = {"watermark", "last_refresh", "last_sweep", "templates_digest"}
+        """Change only the given top-level fields, so a sweep and a refresh running at once
+        never undo each other."""
+        allowed = {
+            "watermark",
+            "last_refresh",
+            "last_sweep",
+            "templates_digest",
+            "deletion_feed",
+            "feed_cursor",
+            "feed_kept_at",
+            "feed_refused_at",
+        }
         if not fields.keys() <= allowed:
             raise ValueError(f"not a plain sync-state field: {sorted(fields.keys() - allowed)}")
         with self._layout.guard.calling("update the sync state"):

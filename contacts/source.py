@@ -21,6 +21,18 @@ class OffsetExpired(Exception):
     """The source no longer knows a saved page offset; the listing must start over."""
 
 
+class FeedGone(Exception):
+    """The change feed (an Airtable webhook) no longer exists; it must be created again."""
+
+
+@dataclass(frozen=True)
+class Deletions:
+    """Record ids deleted since a feed cursor, and the cursor to ask from next time."""
+
+    record_ids: set[str]
+    cursor: int
+
+
 class CustomerSource(Protocol):
     """Reads and writes customers and templates. Every method is a few requests at most."""
 
@@ -36,6 +48,18 @@ class CustomerSource(Protocol):
 
     def record_ids(self) -> set[str]:
         """Every record id in the table, asking for as few fields as possible."""
+        ...
+
+    def open_deletion_feed(self) -> str | None:
+        """Start a feed of deleted records; its id, or None if the token may not (no scope)."""
+        ...
+
+    def keep_deletion_feed(self, feed_id: str) -> None:
+        """Extend the feed's life (Airtable deletes webhooks after 7 days); FeedGone if gone."""
+        ...
+
+    def deletions_since(self, feed_id: str, cursor: int) -> Deletions:
+        """Records deleted since `cursor` on the feed; FeedGone if it no longer exists."""
         ...
 
     def worker_customers(self, worker: str, max_pages: int) -> tuple[list[Customer], bool]:

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from contacts.model import Customer, NewCustomer, Template, whatsapp_address
 from contacts.phones import normalise_or_keep, to_e164
-from contacts.source import OffsetExpired, SourcePage
+from contacts.source import Deletions, FeedGone, OffsetExpired, SourcePage
 from integrations.rate_limit import RateLimiter, in_bulk_work
 from service.deadline import current_deadline
 from service.errors import DependencyFailed, DependencyUnavailable
@@ -96,6 +96,7 @@ class AirtableSource:
         api = Api(api_key, retry_strategy=None, endpoint_url=settings.airtable_endpoint_url)
         api.session.mount("http://", self._transport)
         api.session.mount("https://", self._transport)
+        self._base = api.base(settings.airtable_base_id)
         self._customers: Table = api.table(
             settings.airtable_base_id, settings.airtable_customers_table
         )
@@ -141,6 +142,46 @@ class AirtableSource:
             ):
                 ids.update(record["id"] for record in page)
         return ids
+
+    # Deletions, through a webhook whose payloads are polled (no notification URL needed)
+
+    def open_deletion_feed(self) -> str | None:
+        """Create a webhook on the base's table data; None when the token lacks webhook:manage."""
+        body = {
+            "notificationUrl": None,
+            "specification": {"options": {"filters": {"dataTypes": ["tableData"]}}},
+        }
+        try:
+            with _calling("create a webhook"):
+                created = self._base.api.request("post", self._base.urls.webhooks, json=body)
+        except DependencyFailed as error:
+            log_fields(
+                _log,
+                logging.WARNING,
+                "no webhook: deletions are found by sweeps only",
+                error=error.message,
+            )
+            return None
+        return str(created["id"])
+
+    def keep_deletion_feed(self, feed_id: str) -> None:
+        """Extend the webhook's expiry by another 7 days."""
+        with _calling("refresh the webhook", gone_raises=True):
+            self._base.api.request("post", self._base.urls.webhooks / feed_id / "refresh")
+
+    def deletions_since(self, feed_id: str, cursor: int) -> Deletions:
+        """Record ids destroyed in any table since `cursor` (ids of other tables are harmless)."""
+        deleted: set[str] = set()
+        url = self._base.urls.webhooks / feed_id / "payloads"
+        with _calling("read webhook payloads", gone_raises=True):
+            while True:
+                page = self._base.api.request("get", url, params={"cursor": cursor})
+                for payload in page.get("payloads", []):
+                    for table in (payload.get("changedTablesById") or {}).values():
+                        deleted.update(table.get("destroyedRecordIds") or [])
+                cursor = int(page.get("cursor", cursor))
+                if not page.get("mightHaveMore"):
+                    return Deletions(deleted, cursor)
 
     def worker_customers(self, worker: str, max_pages: int) -> tuple[list[Customer], bool]:
         """One worker's customers, sorted by name."""
@@ -351,7 +392,11 @@ def _looks_like_record_id(value: str) -> bool:
 
 @contextmanager
 def _calling(
-    action: str, *, missing_ok: bool = False, offset_may_expire: bool = False
+    action: str,
+    *,
+    missing_ok: bool = False,
+    offset_may_expire: bool = False,
+    gone_raises: bool = False,
 ) -> Iterator[None]:
     """Turn Airtable's failures into the service's errors: 503 when it may pass, 502 when not."""
     try:
@@ -361,6 +406,9 @@ def _calling(
         kind = _error_type(error.response)
         if missing_ok and status == 404:
             return
+        if gone_raises and status in (404, 422):
+            # 404: deleted; 422 on a refresh: expired (Airtable disables a webhook at expiry).
+            raise FeedGone(action) from error
         if offset_may_expire and status == 422 and kind == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE":
             raise OffsetExpired(action) from error
         log_fields(

@@ -126,7 +126,7 @@ def test_edits_moves_deletions_and_additions_show_after_one_refresh(
     customers.delete(deleted["id"])
     customers.create({"id": "C-5", "name": "Arriving", "owner": ALICE})
     clock.advance(1)
-    assert service.task().json()["kind"] == "incremental+sweep"
+    assert service.task().json()["status"] == "ok"
 
     for instance in (service, other):
         assert whole_list(instance, ALICE) == ["Arriving", "New Name"]
@@ -142,6 +142,34 @@ def test_edits_moves_deletions_and_additions_show_after_one_refresh(
     assert directory.owners_of_address("+14155550101") == []
     assert [o.owner for o in directory.owners_of_address("+14155550102")] == [BOB]
     assert directory.owners_of_address("+14155550103") == []
+
+
+def test_deletions_arrive_through_the_webhook_without_listing_the_table(
+    service: RunningService, airtable: AirtableStandIn, customers: Table, clock: ManualClock
+) -> None:
+    ids = add_customers(customers, ALICE, 250)
+    synced(service, clock)
+    clock.advance(120)
+    customers.delete(ids[7])
+    airtable.stats.reset()
+    assert service.task().json()["kind"] == "incremental"
+    assert len(whole_list(service, ALICE)) == 249
+    assert airtable.stats.count(kind="list", table="Customers") == 1  # the changes, no sweep
+    assert airtable.stats.count(kind="webhook") == 1  # the payloads since the last refresh
+
+
+def test_without_the_webhook_scope_a_sweep_finds_deletions(
+    make_service: ServiceFactory, airtable: AirtableStandIn, customers: Table, clock: ManualClock
+) -> None:
+    airtable.webhooks_allowed = False
+    ids = add_customers(customers, ALICE, 250)
+    service = synced(make_service(FULL_SWEEP_SECONDS="60"), clock)
+    clock.advance(120)
+    customers.delete(ids[7])
+    airtable.stats.reset()
+    assert service.task().json()["kind"] == "incremental+sweep"
+    assert len(whole_list(service, ALICE)) == 249
+    assert airtable.stats.count(kind="list", table="Customers") == 1 + 3  # changes + 3 id pages
 
 
 def test_a_refresh_costs_one_list_request_per_hundred_changes(
