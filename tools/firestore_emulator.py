@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -107,10 +108,13 @@ class FirestoreEmulator:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=15)
-        # The emulator's JVM outlives the gcloud wrapper by a moment; wait until the port is free.
+        # The emulator's JVM outlives the gcloud wrapper by a moment; wait until the port is free,
+        # and kill what is left of the process group if it will not go.
         deadline = time.monotonic() + 15
         while self.is_up() and time.monotonic() < deadline:
             time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def __enter__(self) -> FirestoreEmulator:
         return self.start()
