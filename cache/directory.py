@@ -22,6 +22,7 @@ from cache.templates import TemplateStore
 from contacts.model import Customer, ListEntry, NewCustomer, SortKey, Template
 from contacts.phones import to_e164
 from contacts.source import CustomerSource
+from integrations.rate_limit import fallback_work
 from service.clock import Clock
 from service.errors import DependencyUnavailable, NotFound
 from service.logs import log_fields
@@ -259,7 +260,8 @@ class ContactDirectory:
                 action=action,
                 error=error.message,
             )
-            return direct()
+            with fallback_work():
+                return direct()
 
 
 def _take(entries: Iterator[ListEntry], limit: int, query: str | None) -> Page:

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from contacts.model import Customer, NewCustomer, Template, whatsapp_address
 from contacts.phones import normalise_or_keep, to_e164
 from contacts.source import Deletions, FeedGone, OffsetExpired, SourcePage
-from integrations.rate_limit import RateLimiter, in_bulk_work
+from integrations.rate_limit import RateLimiter, in_bulk_work, in_fallback_work
 from service.deadline import current_deadline
 from service.errors import DependencyFailed, DependencyUnavailable
 from service.logs import log_fields
@@ -37,16 +37,25 @@ _RECORD_ID_LENGTH = 17
 # Bulk work (full sync, deletion sweep) uses at most this share of the base's request budget,
 # leaving room for a refresh (two requests) and callbacks on other instances in the same second.
 BULK_SHARE = 0.6
+# When Firestore fails every instance answers from Airtable at once; each keeps to this pace.
+FALLBACK_PER_SECOND = 1.0
 
 
 class AirtableTransport(HTTPAdapter):
     """Every Airtable HTTP request passes here: rate limited, timed by the request's deadline,
     and retried on 429/5xx with pyairtable's retry strategy only while the budget allows."""
 
-    def __init__(self, limiter: RateLimiter, bulk_limiter: RateLimiter, retry: Retry) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        bulk_limiter: RateLimiter,
+        fallback_limiter: RateLimiter,
+        retry: Retry,
+    ) -> None:
         super().__init__(pool_maxsize=16)
         self._limiter = limiter
         self._bulk_limiter = bulk_limiter
+        self._fallback_limiter = fallback_limiter
         self._retry = retry
         self.requests_sent = 0
 
@@ -58,6 +67,8 @@ class AirtableTransport(HTTPAdapter):
         while True:
             if in_bulk_work():
                 self._bulk_limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
+            if in_fallback_work():
+                self._fallback_limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
             self._limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
             remaining = deadline.remaining()
             kwargs["timeout"] = (min(3.05, remaining), remaining)
@@ -91,6 +102,7 @@ class AirtableSource:
         self._transport = AirtableTransport(
             limiter,
             RateLimiter(settings.airtable_requests_per_second * BULK_SHARE),
+            RateLimiter(FALLBACK_PER_SECOND),
             airtable_retry_strategy(status_forcelist=(429, 500, 502, 503, 504)),
         )
         api = Api(api_key, retry_strategy=None, endpoint_url=settings.airtable_endpoint_url)

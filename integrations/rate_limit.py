@@ -56,6 +56,7 @@ class RateLimiter:
 
 
 _bulk: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk", default=False)
+_fallback: contextvars.ContextVar[bool] = contextvars.ContextVar("fallback", default=False)
 
 
 @contextmanager
@@ -72,3 +73,19 @@ def bulk_work() -> Iterator[None]:
 def in_bulk_work() -> bool:
     """True inside `bulk_work()`."""
     return _bulk.get()
+
+
+@contextmanager
+def fallback_work() -> Iterator[None]:
+    """Mark the enclosed Airtable requests as answering for a failing cache: every instance
+    falls back at once then, so each goes at a fraction of the base's budget."""
+    token = _fallback.set(True)
+    try:
+        yield
+    finally:
+        _fallback.reset(token)
+
+
+def in_fallback_work() -> bool:
+    """True inside `fallback_work()`."""
+    return _fallback.get()

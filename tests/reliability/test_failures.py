@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +199,15 @@ def test_firestore_paused_callbacks_are_answered_from_airtable_directly(
         refresh = deployment.service.task()
         assert refresh.status_code == 503
         assert "Retry-After" in refresh.headers
+        # A burst on one instance: answered or 503, never more than one Airtable request a
+        # second from it (every instance falls back at once in an outage).
+        deployment.airtable.stats.reset()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            burst = list(pool.map(lambda n: deployment.call(
+                "crm", Location="GetCustomerDetailsByCustomerId", Worker=ALICE, CustomerId=f"C-{n}"
+            ), range(6)))  # fmt: skip
+        assert {r.status_code for r in burst} <= {200, 503}
+        assert max(deployment.airtable.stats.per_second().values()) == 1
     finally:
         deployment.emulator.resume()
     deployment.breaker_time.now += 10
