@@ -22,7 +22,7 @@ from cache.templates import TemplateStore
 from contacts.model import Customer, ListEntry, NewCustomer, SortKey, Template
 from contacts.phones import to_e164
 from contacts.source import CustomerSource
-from integrations.rate_limit import fallback_work
+from integrations.rate_limit import Pace, paced
 from service.clock import Clock
 from service.errors import DependencyUnavailable, NotFound
 from service.logs import log_fields
@@ -260,7 +260,7 @@ class ContactDirectory:
                 action=action,
                 error=error.message,
             )
-            with fallback_work():
+            with paced(Pace.FALLBACK):
                 return direct()
 
 

@@ -24,7 +24,7 @@ from cache.sync_state import FullSyncRun, SyncState, SyncStateStore
 from cache.templates import TemplateStore, templates_digest
 from contacts.model import Customer, ListEntry
 from contacts.source import CustomerSource, FeedGone, OffsetExpired, SourcePage
-from integrations.rate_limit import bulk_work
+from integrations.rate_limit import Pace, paced
 from service.clock import Clock
 from service.deadline import current_deadline, deadline_scope
 from service.errors import DependencyFailed, DependencyUnavailable
@@ -262,7 +262,7 @@ class Refresher:
         if holder is None:
             return RefreshResult("busy", complete=False)
         try:
-            with bulk_work():
+            with paced(Pace.BULK):
                 state = self._state.get(fresh=True)
                 if full and state.full_sync is None:
                     state = self._start_run(state)
@@ -281,7 +281,7 @@ class Refresher:
         if sweeper is None:
             return result
         try:
-            with bulk_work():
+            with paced(Pace.BULK):
                 swept = self.sweep()
         finally:
             self._leases.release(SWEEP_LEASE, sweeper)

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from contacts.model import Customer, NewCustomer, Template, whatsapp_address
 from contacts.phones import normalise_or_keep, to_e164
 from contacts.source import Deletions, FeedGone, OffsetExpired, SourcePage
-from integrations.rate_limit import RateLimiter, in_bulk_work, in_fallback_work
+from integrations.rate_limit import Pace, RateLimiter, current_pace
 from service.deadline import current_deadline
 from service.errors import DependencyFailed, DependencyUnavailable
 from service.logs import log_fields
@@ -46,16 +46,11 @@ class AirtableTransport(HTTPAdapter):
     and retried on 429/5xx with pyairtable's retry strategy only while the budget allows."""
 
     def __init__(
-        self,
-        limiter: RateLimiter,
-        bulk_limiter: RateLimiter,
-        fallback_limiter: RateLimiter,
-        retry: Retry,
+        self, limiter: RateLimiter, slower: Mapping[Pace, RateLimiter], retry: Retry
     ) -> None:
         super().__init__(pool_maxsize=16)
         self._limiter = limiter
-        self._bulk_limiter = bulk_limiter
-        self._fallback_limiter = fallback_limiter
+        self._slower = slower
         self._retry = retry
         self.requests_sent = 0
 
@@ -65,10 +60,9 @@ class AirtableTransport(HTTPAdapter):
         deadline = current_deadline()
         attempt = 0
         while True:
-            if in_bulk_work():
-                self._bulk_limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
-            if in_fallback_work():
-                self._fallback_limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
+            slower = self._slower.get(current_pace())
+            if slower is not None:
+                slower.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
             self._limiter.acquire(deadline, reserve_seconds=MIN_ATTEMPT_SECONDS)
             remaining = deadline.remaining()
             kwargs["timeout"] = (min(3.05, remaining), remaining)
@@ -101,8 +95,10 @@ class AirtableSource:
         self._region = settings.default_phone_region
         self._transport = AirtableTransport(
             limiter,
-            RateLimiter(settings.airtable_requests_per_second * BULK_SHARE),
-            RateLimiter(FALLBACK_PER_SECOND),
+            {
+                Pace.BULK: RateLimiter(settings.airtable_requests_per_second * BULK_SHARE),
+                Pace.FALLBACK: RateLimiter(FALLBACK_PER_SECOND),
+            },
             airtable_retry_strategy(status_forcelist=(429, 500, 502, 503, 504)),
         )
         api = Api(api_key, retry_strategy=None, endpoint_url=settings.airtable_endpoint_url)

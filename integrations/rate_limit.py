@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 
 from service.deadline import Deadline
 from service.errors import DependencyUnavailable
@@ -55,37 +56,29 @@ class RateLimiter:
             self._sleep(wait)
 
 
-_bulk: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk", default=False)
-_fallback: contextvars.ContextVar[bool] = contextvars.ContextVar("fallback", default=False)
+class Pace(Enum):
+    """What kind of work an Airtable request is for; the kinds other than CALLBACK go slower."""
+
+    CALLBACK = "callback"
+    # Full sync and sweep: they leave part of the base's budget to callbacks elsewhere.
+    BULK = "bulk"
+    # Answering while the cache fails: every instance does it at once then.
+    FALLBACK = "fallback"
+
+
+_pace: contextvars.ContextVar[Pace] = contextvars.ContextVar("pace", default=Pace.CALLBACK)
 
 
 @contextmanager
-def bulk_work() -> Iterator[None]:
-    """Mark the enclosed Airtable requests as bulk (full sync, sweep): they go at a slower pace,
-    leaving part of the base's budget to callbacks on other instances."""
-    token = _bulk.set(True)
+def paced(pace: Pace) -> Iterator[None]:
+    """Run the enclosed Airtable requests at `pace`."""
+    token = _pace.set(pace)
     try:
         yield
     finally:
-        _bulk.reset(token)
+        _pace.reset(token)
 
 
-def in_bulk_work() -> bool:
-    """True inside `bulk_work()`."""
-    return _bulk.get()
-
-
-@contextmanager
-def fallback_work() -> Iterator[None]:
-    """Mark the enclosed Airtable requests as answering for a failing cache: every instance
-    falls back at once then, so each goes at a fraction of the base's budget."""
-    token = _fallback.set(True)
-    try:
-        yield
-    finally:
-        _fallback.reset(token)
-
-
-def in_fallback_work() -> bool:
-    """True inside `fallback_work()`."""
-    return _fallback.get()
+def current_pace() -> Pace:
+    """The pace of the work being done now."""
+    return _pace.get()
