@@ -22,7 +22,8 @@ from tools.firestore_emulator import FirestoreEmulator, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BASE = ROOT / "demo" / "base.json"
-LOCAL_ENV = ROOT / ".run" / "local.env"
+# Where `tools.call` finds the token and URL of this run.
+LOCAL_ENV = Path(os.environ.get("LOCAL_ENV_FILE", ROOT / ".run" / "local.env"))
 PORT = int(os.environ.get("PORT", "8080"))
 CALLBACKS = {
     "crm": "Frontline > Manage > Callbacks: CRM callback URL",
@@ -142,6 +143,9 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C while stopping would leave the emulator and stand-ins running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nstopping…", flush=True)
         for process in processes:
             if process.poll() is None:
