@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -13,6 +14,8 @@ from cache.layout import Layout
 from contacts.model import Customer
 
 MAX_BATCH_WRITES = 400
+# Firestore refuses a commit over 10 MiB; a customer document can reach about 120 KiB.
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_GET_ALL = 100
 PARALLEL_COMMITS = 4
 
@@ -187,7 +190,8 @@ class CustomerRecords:
 
 
 class _Writes:
-    """Batched writes (Firestore allows 500 per batch); `flush` commits the batches in parallel."""
+    """Batched writes (Firestore allows 500 per batch and 10 MiB per commit); `flush` commits the
+    batches in parallel."""
 
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
@@ -195,21 +199,24 @@ class _Writes:
         self._meter = layout.meter
         self._batches: list[Any] = []
         self._pending = MAX_BATCH_WRITES
+        self._bytes = 0
 
     def set(
         self, reference: firestore.DocumentReference, data: dict[str, Any], merge: bool = False
     ) -> None:
-        self._batch().set(reference, data, merge=merge)
+        self._batch(len(json.dumps(data, default=str))).set(reference, data, merge=merge)
 
     def delete(self, reference: firestore.DocumentReference) -> None:
-        self._batch().delete(reference)
+        self._batch(0).delete(reference)
 
-    def _batch(self) -> Any:
+    def _batch(self, size: int) -> Any:
         self._meter.wrote()
-        if self._pending >= MAX_BATCH_WRITES:
+        if self._pending >= MAX_BATCH_WRITES or self._bytes + size > MAX_BATCH_BYTES:
             self._batches.append(self._db.batch())
             self._pending = 0
+            self._bytes = 0
         self._pending += 1
+        self._bytes += size
         return self._batches[-1]
 
     def flush(self) -> None:

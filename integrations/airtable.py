@@ -29,8 +29,11 @@ from service.settings import Settings
 _log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Airtable's maximum
+# Caps that keep one customer's Firestore document near 120 KiB whatever a cell holds.
 MAX_NOTES_CHARS = 20_000
 MAX_COLUMN_CHARS = 1_000
+MAX_NAME_CHARS = 300
+MAX_ADDRESS_CHARS = 2_000
 # Seconds a single attempt needs at least; below that a request is not started.
 MIN_ATTEMPT_SECONDS = 0.3
 _RECORD_ID_LENGTH = 17
@@ -340,12 +343,12 @@ def record_to_customer(
     return Customer(
         customer_id=_text(fields.get(columns["id"])) or record_id,
         record_id=record_id,
-        display_name=_text(fields.get(columns["name"])) or "(no name)",
+        display_name=_text(fields.get(columns["name"]))[:MAX_NAME_CHARS] or "(no name)",
         owner=_identity(fields.get(columns["owner"])),
         sms=sms_value,
         whatsapp=whatsapp_value,
-        email=_text(fields.get(columns["email"])) or None,
-        linkedin=_text(fields.get(columns["linkedin"])) or None,
+        email=_text(fields.get(columns["email"]))[:MAX_ADDRESS_CHARS] or None,
+        linkedin=_text(fields.get(columns["linkedin"]))[:MAX_ADDRESS_CHARS] or None,
         notes=(_text(fields.get(columns["notes"]))[:MAX_NOTES_CHARS]) or None,
         avatar=_url(fields.get(columns["avatar"])),
         opt_out=bool(fields.get(columns["opt_out"])),

@@ -278,6 +278,28 @@ def test_a_worker_with_20000_contacts_is_stored_in_small_documents_and_paged(
     assert names == [e.display_name for e in entries]
 
 
+def test_customers_with_huge_cells_are_synced_and_served(
+    service: RunningService, customers: Table, clock: ManualClock
+) -> None:
+    huge = "x" * 100_000  # an Airtable long-text cell holds up to 100,000 characters
+    for n in range(100):
+        customers.create(
+            {
+                "name": f"Wide {n:03d} {huge}",
+                "owner": ALICE,
+                "email": f"{huge}@example.com",
+                "linkedin": huge,
+                "notes": huge,
+            }
+        )
+    synced(service, clock)
+    names = whole_list(service, ALICE)
+    assert len(names) == 100
+    assert all(name.startswith("Wide ") and len(name) <= 300 for name in names)
+    first = list_page(service, ALICE, PageSize="1")["customers"][0]
+    assert details(service, first["customer_id"])["display_name"] == first["display_name"]
+
+
 def test_the_task_refuses_callers_without_credentials(service: RunningService) -> None:
     assert service.task(token="wrong").status_code == 403
     assert requests.post(service.url("/tasks/refresh"), timeout=10).status_code == 403
