@@ -30,6 +30,8 @@ from service.logs import log_fields
 _log = logging.getLogger(__name__)
 _READ_ATTEMPTS = 3
 KNOWN_WORKERS_SECONDS = 300.0
+# Customers in one Airtable page: what a list can show while the cache is unavailable.
+SOURCE_PAGE = 100
 T = TypeVar("T")
 
 
@@ -97,7 +99,13 @@ class ContactDirectory:
                     return entry.sort_key
             return None
 
-        return self._with_fallback(from_cache, lambda: None, "find a customer in a list")
+        def from_source() -> SortKey | None:
+            found = self._source.customer_by_id(customer_id)
+            if found is None or worker_key(found.owner) != worker_key(worker):
+                return None
+            return found.list_entry().sort_key
+
+        return self._with_fallback(from_cache, from_source, "find a customer in a list")
 
     def _page_from_cache(
         self, worker: str, after: SortKey | None, limit: int, query: str | None
@@ -124,16 +132,26 @@ class ContactDirectory:
     def _page_from_source(
         self, worker: str, after: SortKey | None, limit: int, query: str | None
     ) -> Page:
+        # One Airtable page: the first SOURCE_PAGE customers by name. Pages further down the
+        # list need the cache, so they wait for it rather than end the list early.
         if query:
-            customers = self._source.search_customers(worker, query, 100)
+            customers = self._source.search_customers(worker, query, SOURCE_PAGE)
+            complete = len(customers) < SOURCE_PAGE
         else:
-            customers, _ = self._source.worker_customers(worker, 1)
+            customers, complete = self._source.worker_customers(worker, 1)
         mine = sorted(
             (c.list_entry() for c in customers if worker_key(c.owner) == worker_key(worker)),
             key=lambda e: e.sort_key,
         )
-        page = _take(iter(e for e in mine if after is None or e.sort_key > after), limit, None)
-        return Page(page.entries, False)
+        later = [e for e in mine if after is None or e.sort_key > after]
+        if not later and not complete:
+            raise DependencyUnavailable(
+                "the rest of this list is served from the cache, which is unavailable; "
+                "try again shortly",
+                retry_after=5,
+            )
+        page = _take(iter(later), limit, None)
+        return Page(page.entries, page.has_more or not complete)
 
     # Single customers
 

@@ -184,6 +184,34 @@ def served_callbacks(deployment: Deployment) -> None:
     assert named.json()["friendly_name"] == "Person 03"
 
 
+def paging_without_firestore(deployment: Deployment) -> None:
+    """Both paging styles continue within Airtable's first page; a page beyond it is a 503
+    to retry, never a list that silently ends early."""
+    alice = [f"C-{n}" for n in range(1, 40, 2)]  # Person 01, 03, … 39
+    assert whole_list(deployment.service, ALICE) == alice
+    first = deployment.call("crm", Location="GetCustomersList", Worker=ALICE, PageSize="7")
+    assert [c["customer_id"] for c in first.json()["objects"]["customers"]] == alice[:7]
+    anchored = deployment.call(
+        "crm", Location="GetCustomersList", Worker=ALICE, PageSize="7", Anchor=alice[6]
+    )
+    assert [c["customer_id"] for c in anchored.json()["objects"]["customers"]] == alice[7:14]
+
+    carol = "carol@example.com"
+    for n in range(110):
+        deployment.customers.create({"id": f"K-{n:03d}", "name": f"Carol {n:03d}", "owner": carol})
+    params = {"PageSize": "50"}
+    seen: list[str] = []
+    for _ in range(2):
+        page = deployment.call("crm", Location="GetCustomersList", Worker=carol, **params)
+        assert page.status_code == 200, page.text
+        seen += [c["customer_id"] for c in page.json()["objects"]["customers"]]
+        params["NextPageToken"] = page.json()["objects"]["next_page_token"]
+    assert seen == [f"K-{n:03d}" for n in range(100)]
+    beyond = deployment.call("crm", Location="GetCustomersList", Worker=carol, **params)
+    assert beyond.status_code == 503, beyond.text
+    assert "Retry-After" in beyond.headers
+
+
 def test_firestore_paused_callbacks_are_answered_from_airtable_directly(
     isolated: Deployment,
 ) -> None:
@@ -208,6 +236,7 @@ def test_firestore_paused_callbacks_are_answered_from_airtable_directly(
             ), range(6)))  # fmt: skip
         assert {r.status_code for r in burst} <= {200, 503}
         assert max(deployment.airtable.stats.per_second().values()) == 1
+        paging_without_firestore(deployment)
     finally:
         deployment.emulator.resume()
     deployment.breaker_time.now += 10
