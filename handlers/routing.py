@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from contacts.phones import to_e164
 from handlers.base import Params, Reply, Services
 from service.errors import BadRequest, NotConfigured
 
@@ -25,7 +26,8 @@ def handle(params: Params, services: Services) -> Reply:
 
 def choose_worker(addresses: list[str], services: Services) -> str:
     """The owner of the first address with one (group MMS lists several), else DEFAULT_WORKER,
-    else a stable choice among known workers (the same address always goes to the same rep)."""
+    else a stable choice among known workers (the same number, however written, always goes to
+    the same rep)."""
     for candidate in addresses:
         for owner in services.directory.owners_of_address(candidate):
             if owner.owner.strip():
@@ -37,5 +39,11 @@ def choose_worker(addresses: list[str], services: Services) -> str:
         raise NotConfigured(
             "nobody to route this conversation to: set DEFAULT_WORKER", retry_after=60
         )
-    digest = hashlib.sha256(addresses[0].encode("utf-8")).digest()
-    return workers[int.from_bytes(digest[:8], "big") % len(workers)]
+    number = to_e164(addresses[0], services.settings.default_phone_region) or addresses[0]
+    return stable_choice(number, workers)
+
+
+def stable_choice(key: str, workers: list[str]) -> str:
+    """The worker `key` hashes to, highest random weight first: a rep joining or leaving moves
+    only the numbers that were (or become) theirs, not everyone else's."""
+    return max(workers, key=lambda worker: hashlib.sha256(f"{key}\x00{worker}".encode()).digest())

@@ -12,6 +12,7 @@ from contacts.merge_fields import render
 from contacts.model import Customer, fold
 from contacts.phones import normalise_or_keep, to_e164
 from handlers.page_tokens import PageTokens
+from handlers.routing import stable_choice
 from integrations.rate_limit import RateLimiter
 from service.deadline import Deadline
 from service.errors import BadRequest, DependencyUnavailable
@@ -191,3 +192,13 @@ def test_the_rate_limiter_fails_fast_when_the_wait_outlives_the_deadline() -> No
         limiter.acquire(Deadline(float("inf")))
     with pytest.raises(DependencyUnavailable):
         limiter.acquire(Deadline.after(0.05))
+
+
+def test_a_rep_joining_takes_over_unknown_numbers_only_for_themselves() -> None:
+    numbers = [f"+1415555{n:04d}" for n in range(1000)]
+    before = {n: stable_choice(n, ["a@x", "b@x", "c@x"]) for n in numbers}
+    after = {n: stable_choice(n, ["a@x", "b@x", "c@x", "d@x"]) for n in numbers}
+    assert set(before.values()) == {"a@x", "b@x", "c@x"}
+    moved = [n for n in numbers if before[n] != after[n]]
+    assert moved
+    assert {after[n] for n in moved} == {"d@x"}
