@@ -44,10 +44,12 @@ class TemplateStore:
             "templates": [
                 {
                     "category": t.category[:200],
-                    "text": t.text[:MAX_TEMPLATE_CHARS],
+                    "text": t.text,
                     "whatsapp_approved": t.whatsapp_approved,
                 }
+                # Cutting a longer one could split a merge field; no message is that long.
                 for t in templates[:MAX_TEMPLATES]
+                if len(t.text) <= MAX_TEMPLATE_CHARS
             ],
         }
         with self._layout.guard.calling("write the templates"):

@@ -26,7 +26,10 @@ def _values(customer: Customer, worker: str) -> dict[str, str]:
 
 
 def render(text: str, customer: Customer, worker: str) -> str | None:
-    """Fill every merge field; None when one has no value for this customer (template left out)."""
+    """Fill every merge field; None when one has no value for this customer, or when the text
+    holds a malformed one such as `{{name}` (the template is left out rather than sent so)."""
+    if "{{" in _FIELD.sub("", text) or "}}" in _FIELD.sub("", text):
+        return None
     values = _values(customer, worker)
     missing = False
 

@@ -56,6 +56,9 @@ def customers(airtable: AirtableStandIn) -> Table:
         {"category": "Openers", "text": "Your e-mail is {{email}}?"},
         {"category": "Closing", "text": "Thanks, {{Name}}!", "whatsAppApproved": True},
         {"category": "Empty for some", "text": "About {{notes}}"},
+        {"category": "Closing", "text": "Bye {{name}, see you"},  # malformed: left out
+        {"category": "Closing", "text": "Bye {{}} and {{ name }}"},  # malformed: left out
+        {"category": "Closing", "text": "Long {{first_name}} " + "x" * 1_600},  # over 1,600
     ]:
         templates.create(row)
     return table

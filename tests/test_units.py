@@ -90,6 +90,10 @@ def test_a_template_with_an_empty_merge_field_is_dropped() -> None:
     assert render("Mail {{email}}", customer, "w") is None
     assert render("Mail {{nonexistent}}", customer, "w") is None
     assert render("No fields at all", customer, "w") == "No fields at all"
+    assert render("Hi {{name}, ok", customer, "w") is None
+    assert render("Hi {{}}", customer, "w") is None
+    assert render("Hi {{" + "n" * 150 + "}}", customer, "w") is None
+    assert render("Hi name}} {{name}}", customer, "w") is None
 
 
 def test_page_tokens_round_trip_and_are_bound_to_worker_and_query() -> None:
