@@ -513,6 +513,8 @@ def test_stop_opts_out_and_then_blocks_a_workers_message(
                 Author="+14155550134", Body="START"),
         "empty",
     )  # fmt: skip
+    record = next(r for r in customers.records() if r["fields"].get("id") == "C-1")
+    assert not record["fields"].get("opt_out")
     allowed = webhook(
         synced, EventType="onMessageAdd", ConversationSid=conversation, ClientIdentity=ALICE,
         Author=ALICE, Body="Welcome back",

@@ -91,6 +91,7 @@ class AirtableStandIn:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+            server.drop_connections()
             server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

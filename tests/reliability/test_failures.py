@@ -5,11 +5,13 @@ after the faults end and one refresh runs, the cache matches the table exactly."
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -317,6 +319,68 @@ def test_airtable_failing_keeps_the_cache_serving_and_loses_nothing(
     assert deployment.service.task().status_code == 200
     assert_cache_matches_table(deployment)
     FAULT_SCENARIOS.append(f"Airtable {fault}")
+
+
+def test_airtable_slower_than_the_budget_serves_stale_or_503_and_loses_nothing(
+    deployment: Deployment,
+) -> None:
+    deployment.sync()
+    deployment.clock.advance(120)
+    records = {r["fields"]["id"]: r["id"] for r in deployment.customers.records()}
+    deployment.customers.update(records["C-3"], {"name": "Person 03 edited"})
+    deployment.airtable.set_fault(status=None, delay_seconds=12.0)  # past the 8 s budget
+    try:
+        listed = deployment.call("crm", Location="GetCustomersList", Worker=ALICE, PageSize="5")
+        assert listed.status_code == 200, listed.text  # served stale
+        names = [c["display_name"] for c in listed.json()["objects"]["customers"]]
+        assert "Person 03" in names
+        created = deployment.call(
+            "crm", Location="CreateCustomer", Worker=ALICE, DisplayName="Late One", Channels="[]"
+        )
+        assert created.status_code == 503, created.text
+        assert "Retry-After" in created.headers
+    finally:
+        deployment.airtable.clear_faults()
+    # Airtable may still create the record after we gave up; the next refresh picks it up.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(
+        r["fields"].get("name") == "Late One" for r in deployment.customers.records()
+    ):
+        time.sleep(0.5)
+    deployment.clock.advance(120)
+    assert deployment.service.task().status_code == 200
+    assert_cache_matches_table(deployment)
+    FAULT_SCENARIOS.append("Airtable slower than the time budget")
+
+
+def test_airtable_unreachable_with_a_warm_cache_serves_it_and_loses_nothing(
+    deployment: Deployment,
+) -> None:
+    deployment.sync()
+    before = whole_list(deployment.service, ALICE)
+    port = urlparse(deployment.airtable.url).port
+    deployment.clock.advance(120)  # every callback finds the cache due for a refresh
+    deployment.airtable.stop()
+    try:
+        served_callbacks(deployment)
+        assert whole_list(deployment.service, ALICE) == before
+        refresh = deployment.service.task()
+        assert refresh.status_code == 503
+        assert "Retry-After" in refresh.headers
+        created = deployment.call(
+            "crm", Location="CreateCustomer", Worker=ALICE, DisplayName="Nobody", Channels="[]"
+        )
+        assert created.status_code == 503
+    finally:
+        deployment.airtable.start(port=port or 0)
+    deployment.customers.update(
+        next(r["id"] for r in deployment.customers.records() if r["fields"]["id"] == "C-1"),
+        {"name": "Person 01 renamed"},
+    )
+    deployment.clock.advance(120)
+    assert deployment.service.task().status_code == 200
+    assert_cache_matches_table(deployment)
+    FAULT_SCENARIOS.append("Airtable unreachable, warm cache")
 
 
 def test_airtable_unreachable_before_the_first_sync_is_a_503(deployment: Deployment) -> None:
