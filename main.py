@@ -38,6 +38,7 @@ from service.signature import public_url
 _log = logging.getLogger("frontline")
 MAX_BODY_BYTES = 256 * 1024
 MAX_FORM_PARTS = 200
+MAX_LOGGED_LOCATION_CHARS = 64  # logged before the signature is checked
 HEALTH_PATH = "/healthz"
 TASK_BUDGET = -1.0  # the task's budget comes from TASK_BUDGET_SECONDS
 
@@ -71,9 +72,9 @@ def serve(request: flask.Request, instance: Instance) -> flask.Response:
     started = time.monotonic()
     trace = logs.set_trace(request.headers.get("X-Cloud-Trace-Context"))
     path = normalise_path(request.path, instance.settings)
-    params: Mapping[str, str] = {}
+    seen: dict[str, str] = {}  # what the request line logs, filled as far as parsing got
     try:
-        params, reply = _serve(request, path, instance)
+        reply = _serve(request, path, instance, seen)
         status, body, headers = reply.status, reply.body, {}
     except ServiceError as error:
         status, body, headers = error.status, error.body(), error.response_headers()
@@ -84,17 +85,18 @@ def serve(request: flask.Request, instance: Instance) -> flask.Response:
             {"error": {"code": "internal", "message": "internal error"}},
             {},
         )
+    try:
+        logs.log_fields(
+            _log,
+            logging.WARNING if status >= 500 else logging.INFO,
+            f"{request.method} {path} {status}",
+            path=path,
+            location=seen.get("location"),
+            status=status,
+            latency_ms=round((time.monotonic() - started) * 1000, 1),
+        )
     finally:
         logs.reset_trace(trace)
-    logs.log_fields(
-        _log,
-        logging.WARNING if status >= 500 else logging.INFO,
-        f"{request.method} {path} {status}",
-        path=path,
-        location=params.get("Location") or params.get("EventType"),
-        status=status,
-        latency_ms=round((time.monotonic() - started) * 1000, 1),
-    )
     return flask.Response(
         json.dumps(body, ensure_ascii=False),
         status=status,
@@ -103,13 +105,11 @@ def serve(request: flask.Request, instance: Instance) -> flask.Response:
     )
 
 
-def _serve(
-    request: flask.Request, path: str, instance: Instance
-) -> tuple[Mapping[str, str], Reply]:
+def _serve(request: flask.Request, path: str, instance: Instance, seen: dict[str, str]) -> Reply:
     if path == HEALTH_PATH:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(["GET", "HEAD"])
-        return {}, Reply({"status": "ok"})
+        return Reply({"status": "ok"})
     route = ROUTES.get(path)
     if route is None:
         raise NotFound(f"no route for {path}")
@@ -120,6 +120,9 @@ def _serve(
     request.max_content_length = MAX_BODY_BYTES + 1
     request.max_form_parts = MAX_FORM_PARTS
     params = _parameters(request)
+    location = params.get("Location") or params.get("EventType")
+    if location:
+        seen["location"] = location[:MAX_LOGGED_LOCATION_CHARS]
     wiring = instance.wiring()
     if route.caller == "twilio":
         _verify_twilio_signature(request, instance.settings, wiring)
@@ -127,7 +130,7 @@ def _serve(
         wiring.task_authorizer.check(request.headers.get("Authorization"))
     budget = instance.settings.task_budget_seconds if route.budget == TASK_BUDGET else route.budget
     with deadline_scope(budget):
-        return params, route.handler(Params(params), wiring.services)
+        return route.handler(Params(params), wiring.services)
 
 
 def normalise_path(path: str, settings: Settings) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 import requests
 
+from service.logs import JsonFormatter
 from tests.support import AUTH_TOKEN, SMS_NUMBER, RunningService, signature_for
 
 CALLBACK_PATHS = [
@@ -125,3 +129,30 @@ def test_public_base_url_setting_decides_the_signed_url(make_service: object) ->
     assert service.post_with_signature(path, PROXY_PARAMS, good).status_code == 200
     local = signature_for(service.url(path), PROXY_PARAMS, AUTH_TOKEN)
     assert service.post_with_signature(path, PROXY_PARAMS, local).status_code == 403
+
+
+def test_the_request_line_carries_the_trace_and_the_location_also_for_errors(
+    service: RunningService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="frontline")
+    caplog.handler.setFormatter(JsonFormatter("proj"))
+    trace = {"X-Cloud-Trace-Context": "0af7651916cd43dd8448eb211c80319c/1;o=1"}
+    requests.get(service.url("/healthz"), headers=trace, timeout=10)
+    unknown = {"Location": "GetSomethingElse", "Worker": "alice@example.com"}
+    signature = signature_for(service.url("/callbacks/crm"), unknown, AUTH_TOKEN)
+    requests.post(
+        service.url("/callbacks/crm"),
+        data=unknown,
+        headers={**trace, "X-Twilio-Signature": signature},
+        timeout=10,
+    )
+    requests.post(service.url("/callbacks/crm"), data=unknown, headers=trace, timeout=10)
+    lines = [json.loads(line) for line in caplog.text.splitlines() if '"status"' in line]
+    assert [(line["status"], line["location"]) for line in lines] == [
+        (200, None),
+        (422, "GetSomethingElse"),
+        (403, "GetSomethingElse"),
+    ]
+    assert {line.get("logging.googleapis.com/trace") for line in lines} == {
+        "projects/proj/traces/0af7651916cd43dd8448eb211c80319c"
+    }
