@@ -338,7 +338,12 @@ if ((DRY_RUN)); then
   printf '# placeholders: %s is the function URL.\n' "$URL_PLACEHOLDER"
 fi
 
-# The env file path is relative to where deploy.sh was started.
+# The env file path is relative to where deploy.sh was started. A dry run without one shows
+# the commands for .env.example's placeholder values.
+if ((DRY_RUN)) && [[ ! -f $ENV_FILE && $ENV_FILE == .env && -f .env.example ]]; then
+  printf '# no .env: using .env.example to show the commands\n'
+  ENV_FILE=.env.example
+fi
 [[ -f $ENV_FILE ]] || die "env file not found: $ENV_FILE (copy .env.example to .env, or pass --env-file)"
 parse_env_file "$ENV_FILE"
 

@@ -289,6 +289,20 @@ def test_dry_run_prints_the_deploy_commands(
         assert value not in result.stderr
 
 
+def test_dry_run_on_a_fresh_clone_without_env_shows_the_example_settings(
+    tmp_path: Path, no_gcloud_path: tuple[dict[str, str], Path]
+) -> None:
+    env, marker = no_gcloud_path
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy(ROOT / ".env.example", clone / ".env.example")
+    result = run_deploy(["--dry-run", "--project", PROJECT], env, cwd=clone)
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    assert "# no .env: using .env.example" in result.stdout
+    assert one_line(command_lines(result.stdout), "gcloud functions deploy ")
+
+
 def test_dry_run_takes_the_project_from_the_env_file(
     tmp_path: Path, no_gcloud_path: tuple[dict[str, str], Path]
 ) -> None:
