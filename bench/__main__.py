@@ -197,6 +197,7 @@ def assemble(
             (quickstart.get("latency") or {}).get("GetCustomersList", {}).get("p95_ms"),
             (ours.get("latency") or {}).get("GetCustomersList", {}).get("p95_ms"),
         ),
+        **metrics.ratios_of_figures(quickstart, ours),
     }
     figures["total_seconds"] = round(time.monotonic() - started, 1)
     figures["notes"] = _notes(options)

@@ -24,6 +24,7 @@ from tools.firestore_emulator import FirestoreEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+PROGRESS_EVERY_SECONDS = 10.0
 # The emulator keeps every document in its JVM heap; at 100,000 contacts the default heap (a
 # quarter of RAM) fills and garbage collection stalls reads for seconds, which real Firestore
 # does not do.
@@ -70,8 +71,15 @@ class Processes:
 
     def wait_for_url(self, child: Child, timeout: float = 120.0) -> str:
         """The URL a stand-in prints on its first line once it is serving."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        reported = started
         while time.monotonic() < deadline:
+            if time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
+                reported = time.monotonic()
+                print(
+                    f"setup: {child.name} still starting ({reported - started:.0f} s)", flush=True
+                )
             text = child.log_path.read_text(errors="replace")
             for line in text.splitlines():
                 if line.startswith("http://"):

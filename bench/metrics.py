@@ -122,3 +122,31 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return round(numerator / denominator, 1)
+
+
+# The figures both contenders report as one number; each gets a quickstart ÷ ours ratio.
+RATIO_FIGURES = (
+    "callbacks_over_10s",
+    "callbacks_failed",
+    "airtable_requests_per_1000_callbacks",
+    "max_airtable_requests_per_second",
+    "seconds_over_5_airtable_requests",
+    "http_429",
+    "peak_memory_mib_max",
+)
+
+
+def ratios_of_figures(quickstart: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """quickstart ÷ ours for every single-number figure and every latency percentile
+    (None where ours is 0: the quickstart's figure then stands on its own)."""
+    ratios: dict[str, Any] = {
+        key: ratio(quickstart.get(key), ours.get(key)) for key in RATIO_FIGURES
+    }
+    latency: dict[str, dict[str, float | None]] = {}
+    for op, stats in (ours.get("latency") or {}).items():
+        theirs = (quickstart.get("latency") or {}).get(op) or {}
+        latency[op] = {
+            q: ratio(theirs.get(q), stats.get(q)) for q in ("p50_ms", "p95_ms", "p99_ms")
+        }
+    ratios["latency"] = latency
+    return ratios

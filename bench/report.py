@@ -184,6 +184,16 @@ def markdown(figures: dict[str, Any]) -> str:
             keys = ("count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors")
             cells += [_cell(stats.get(k)) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
+    ratios = figures["ratios"]
+    lines += ["", "## Quickstart ÷ this service", ""]
+    lines += ["| Latency | p50 | p95 | p99 |", "|---|--:|--:|--:|"]
+    for op, by_q in (ratios.get("latency") or {}).items():
+        cells = [_cell(by_q.get(q)) for q in ("p50_ms", "p95_ms", "p99_ms")]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    lines += ["", "| Figure | Ratio |", "|---|--:|"]
+    for key, value in ratios.items():
+        if key != "latency":
+            lines.append(f"| {key} | {_cell(value) if value is not None else '– (ours is 0)'} |")
     lines += ["", "## Airtable and callbacks", "", "| | This service | Quickstart model |"]
     lines.append("|---|--:|--:|")
     for key, label in (
