@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
@@ -461,8 +461,3 @@ def _error_type(response: requests.Response | None) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         return str(errors[0].get("error", "unknown"))
     return "unknown"
-
-
-def overlap(since: datetime, seconds: float) -> datetime:
-    """`since` moved back by a margin, so clock skew and same-second edits are not lost."""
-    return since - timedelta(seconds=seconds)

@@ -37,8 +37,15 @@ def test_numbers_typed_any_way_become_e164(typed: str, e164: str | None) -> None
     assert to_e164(typed, "US") == e164
 
 
-def test_unparsable_numbers_are_kept_as_written() -> None:
-    assert normalise_or_keep("ext. 12", "US") == "ext. 12"
+def test_unparsable_numbers_are_kept_as_written_and_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="contacts.phones")
+    for _ in range(3):
+        assert normalise_or_keep("ext. 12 (front desk)", "US") == "ext. 12 (front desk)"
+    assert normalise_or_keep("+1 (415) 555-0134", "US") == "+14155550134"
+    reports = [r for r in caplog.records if r.name == "contacts.phones"]
+    assert [r.getMessage() for r in reports] == ["phone number kept as written: it does not parse"]
 
 
 def test_fold_ignores_case_and_accents() -> None:

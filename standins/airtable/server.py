@@ -61,8 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {key.lower(): value for key, value in self.headers.items()}
         request = Request.from_target(self.command, self.path, headers, body)
         standin = self.server.standin
+        api = request.path == "/v0" or request.path.startswith("/v0/")
         try:
-            if request.path == "/v0" or request.path.startswith("/v0/"):
+            if api:
                 response = standin.handle_api(request)
             elif request.path.startswith("/_standin/"):
                 response = standin.handle_admin(request)
@@ -72,15 +73,18 @@ class _Handler(BaseHTTPRequestHandler):
             # A bug in the stand-in: answer like Airtable's 500 and show the traceback.
             traceback.print_exc()
             response = Response.error(errors.for_status(500))
-        self._send(response)
+        size = self._send(response)
+        if api:
+            standin.stats.record_response_bytes(size)
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response) -> int:
         payload = json.dumps(response.body, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+        return len(payload)
 
     # http.server dispatches on these names.
     do_GET = _answer  # noqa: N815

@@ -18,6 +18,7 @@ class Stats:
         self._requests: Counter[tuple[str, str, str]] = Counter()
         self._statuses: Counter[int] = Counter()
         self._seconds: Counter[int] = Counter()
+        self._response_bytes = 0
 
     def record(self, kind: str, base: str, table: str) -> None:
         """Count one request as it arrives."""
@@ -29,6 +30,17 @@ class Stats:
         """Count the status of one answer."""
         with self._lock:
             self._statuses[status] += 1
+
+    def record_response_bytes(self, size: int) -> None:
+        """Count the body bytes of one ``/v0`` answer."""
+        with self._lock:
+            self._response_bytes += size
+
+    @property
+    def response_bytes(self) -> int:
+        """Body bytes of every ``/v0`` answer so far (what a client had to download)."""
+        with self._lock:
+            return self._response_bytes
 
     def count(
         self, kind: str | None = None, base: str | None = None, table: str | None = None
@@ -66,6 +78,7 @@ class Stats:
             self._requests.clear()
             self._statuses.clear()
             self._seconds.clear()
+            self._response_bytes = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (for ``GET /_standin/stats``)."""
