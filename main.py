@@ -231,3 +231,12 @@ if os.environ.get("FUNCTION_TARGET"):
 def frontline(request: flask.Request) -> flask.Response:
     """The Cloud Function's entry point."""
     return serve(request, default_instance())
+
+
+def framework_not_found(error: HTTPException) -> flask.Response:
+    """functions-framework answers /robots.txt and /favicon.ico itself; keep those JSON too."""
+    missing = NotFound(f"no route for {flask.request.path}")
+    return flask.Response(json.dumps(missing.body()), status=404, mimetype="application/json")
+
+
+functions_framework.errorhandler(404)(framework_not_found)

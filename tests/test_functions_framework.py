@@ -41,6 +41,11 @@ def test_functions_framework_serves_the_frontline_target(
         unsigned = client.post("/callbacks/outgoing-conversation", data=params)
         assert unsigned.status_code == 403
         assert unsigned.content_type == "application/json"
+        for path in ("/robots.txt", "/favicon.ico"):  # answered by functions-framework itself
+            missing = client.get(path)
+            assert missing.status_code == 404
+            assert missing.content_type == "application/json"
+            assert missing.get_json()["error"]["code"] == "not_found"
     finally:
         if previous is not None:
             sys.modules["main"] = previous
