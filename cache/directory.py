@@ -97,7 +97,8 @@ class ContactDirectory:
             for entry in self._snapshots.entries(header):
                 if entry.customer_id == customer_id:
                     return entry.sort_key
-            return None
+            # Removed or reassigned since the rep's last page: continue from where it stood.
+            return header.departed_position(customer_id)
 
         def from_source() -> SortKey | None:
             found = self._source.customer_by_id(customer_id)

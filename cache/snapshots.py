@@ -28,6 +28,9 @@ MAX_DISPLAY_NAME_CHARS = 300
 # A commit carries at most this much (Firestore allows 10 MiB; gRPC peers often 4 MiB).
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_BATCH_WRITES = 400
+# Customers that left a worker's list lately, remembered so an Anchor naming one still places
+# the next page where the rep's previous page ended.
+MAX_DEPARTED = 100
 _FLIP_ATTEMPTS = 5
 
 
@@ -51,6 +54,15 @@ class SnapshotHeader:
     complete: bool
     chunks: tuple[ChunkRef, ...]
     previous_chunk_ids: tuple[str, ...] = ()
+    # (customer id, sort key it had) of customers that left the list, oldest first.
+    departed: tuple[tuple[str, SortKey], ...] = ()
+
+    def departed_position(self, customer_id: str) -> SortKey | None:
+        """Where `customer_id` stood before it left this list, if it left lately."""
+        for departed_id, key in reversed(self.departed):
+            if departed_id == customer_id:
+                return key
+        return None
 
     @classmethod
     def from_document(cls, data: dict[str, Any]) -> SnapshotHeader:
@@ -65,6 +77,7 @@ class SnapshotHeader:
                 for c in data.get("chunks", [])
             ),
             previous_chunk_ids=tuple(data.get("previous_chunk_ids", [])),
+            departed=tuple((d["id"], (d["key"][0], d["key"][1])) for d in data.get("departed", [])),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -76,6 +89,7 @@ class SnapshotHeader:
             "complete": self.complete,
             "chunks": [{"id": c.id, "first": list(c.first), "count": c.count} for c in self.chunks],
             "previous_chunk_ids": list(self.previous_chunk_ids),
+            "departed": [{"id": i, "key": list(key)} for i, key in self.departed],
         }
 
 
@@ -262,11 +276,13 @@ class WorkerSnapshots:
         for _ in range(_FLIP_ATTEMPTS):
             current = self.header(worker)
             try:
-                chunks, reused = self._patched_chunks(current, remove_record_ids, add)
+                chunks, reused, departed = self._patched_chunks(current, remove_record_ids, add)
                 is_complete = (
                     complete if complete is not None else (current.complete if current else True)
                 )
-                return self._write(worker, current, chunks, reused, is_complete, pulled_at)
+                return self._write(
+                    worker, current, chunks, reused, is_complete, pulled_at, departed
+                )
             except (_VersionConflict, StaleHeader):
                 continue
         raise _conflict_error(worker)
@@ -276,10 +292,12 @@ class WorkerSnapshots:
         current: SnapshotHeader | None,
         remove_record_ids: set[str],
         add: Sequence[ListEntry],
-    ) -> tuple[list[list[ListEntry]], dict[int, str]]:
-        """The new chunk contents, and for unchanged chunks (by new index) their existing id."""
+    ) -> tuple[list[list[ListEntry]], dict[int, str], list[tuple[str, SortKey]]]:
+        """The new chunk contents, for unchanged chunks (by new index) their existing id, and the
+        customers that leave the list with the sort key they had."""
         adding = {e.record_id for e in add}
         removing = remove_record_ids | adding
+        departed: list[tuple[str, SortKey]] = []
         old_chunks: list[list[ListEntry]] = []
         old_ids: list[str] = []
         if current is not None:
@@ -289,6 +307,9 @@ class WorkerSnapshots:
         dirty: set[int] = set()
         for index, chunk in enumerate(old_chunks):
             kept = [e for e in chunk if e.record_id not in removing]
+            departed += [
+                (e.customer_id, e.sort_key) for e in chunk if e.record_id in removing - adding
+            ]
             if len(kept) != len(chunk):
                 old_chunks[index] = kept
                 dirty.add(index)
@@ -308,7 +329,7 @@ class WorkerSnapshots:
                 chunks.append(chunk)
             elif chunk:
                 chunks.extend(split_into_chunks(chunk))
-        return chunks, reused
+        return chunks, reused, departed
 
     def _write(
         self,
@@ -318,6 +339,7 @@ class WorkerSnapshots:
         reused: dict[int, str] | None,
         complete: bool,
         pulled_at: datetime,
+        departed: Sequence[tuple[str, SortKey]] = (),
     ) -> SnapshotHeader:
         version = (current.version + 1) if current else 1
         nonce = secrets.token_hex(3)
@@ -338,6 +360,9 @@ class WorkerSnapshots:
             complete=complete,
             chunks=tuple(refs),
             previous_chunk_ids=tuple(c.id for c in current.chunks) if current else (),
+            departed=((*current.departed, *departed) if current else tuple(departed))[
+                -MAX_DEPARTED:
+            ],
         )
         self._write_chunks(worker, to_write)
         try:

@@ -136,6 +136,43 @@ def test_95_customers_in_pages_of_30_even_when_the_list_changes_between_pages(
     assert "Person 070a" in seen
 
 
+def test_anchor_paging_continues_after_an_anchor_deleted_or_reassigned_between_pages(
+    service: RunningService, airtable: AirtableStandIn, clock: ManualClock
+) -> None:
+    table = airtable.table(BASE_ID, "Customers")
+    ids = [table.create({"name": f"Person {n:03d}", "owner": ALICE})["id"] for n in range(95)]
+    clock.advance(60)
+    service.task(full=True)
+    seen: list[str] = []
+    objects = customers_list(service, PageSize="30")
+    seen += [c["display_name"] for c in objects["customers"]]
+    anchor = objects["customers"][-1]["customer_id"]
+    objects = customers_list(service, PageSize="30", Anchor=anchor)
+    seen += [c["display_name"] for c in objects["customers"]]
+    anchor = objects["customers"][-1]["customer_id"]
+    assert anchor == ids[59]
+    # Between page 2 and 3 the anchor itself is deleted; before page 4 the next anchor moves
+    # to another rep.
+    clock.advance(120)
+    table.delete(ids[59])
+    table.create({"name": "Person 070a", "owner": ALICE})
+    clock.advance(3600)
+    assert service.task().status_code == 200
+    objects = customers_list(service, PageSize="30", Anchor=anchor)
+    seen += [c["display_name"] for c in objects["customers"]]
+    anchor = objects["customers"][-1]["customer_id"]
+    assert anchor == ids[88]
+    clock.advance(120)
+    table.update(ids[88], {"owner": BOB})
+    clock.advance(120)
+    assert service.task().status_code == 200
+    objects = customers_list(service, PageSize="30", Anchor=anchor)
+    seen += [c["display_name"] for c in objects["customers"]]
+    unchanged = [f"Person {n:03d}" for n in range(95)]
+    assert [name for name in seen if name in unchanged] == unchanged  # each once, in order
+    assert "Person 070a" in seen
+
+
 def test_anchor_pagination_continues_after_the_anchor(synced: RunningService) -> None:
     first = customers_list(synced, PageSize="1")["customers"]
     rest = customers_list(synced, PageSize="5", Anchor=first[-1]["customer_id"])["customers"]
