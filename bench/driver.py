@@ -47,6 +47,20 @@ class TwilioConversations:
         response.raise_for_status()
         return str(response.json()["sid"])
 
+    def add_customer(self, conversation_sid: str, address: str) -> str:
+        """Add the customer's SMS participant, as the inbound message does; its sid."""
+        with self._lock:
+            response = self._session.post(
+                f"{self._url}/{conversation_sid}/Participants",
+                data={
+                    "MessagingBinding.Address": address,
+                    "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
+                },
+                timeout=30,
+            )
+        response.raise_for_status()
+        return str(response.json()["sid"])
+
     def identities(self, conversation_sid: str) -> list[str]:
         with self._lock:
             response = self._session.get(f"{self._url}/{conversation_sid}/Participants", timeout=30)
@@ -136,3 +150,15 @@ def _inbound(
     if action.kind == "inbound_known":
         to_owner = status == 200 and action.worker in twilio.identities(sid)
         routing.add(status == 200, to_owner)
+    participant = twilio.add_customer(sid, action.address)
+    contender.call(
+        "/callbacks/twilio-conversations",
+        {
+            "EventType": "onParticipantAdded",
+            "ConversationSid": sid,
+            "ParticipantSid": participant,
+            "MessagingBinding.Address": action.address,
+            "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
+        },
+        "participant_added",
+    )

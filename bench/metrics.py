@@ -18,6 +18,7 @@ WORKLOAD_OPS = (
     "templates",
     "conversation_add",
     "routing",
+    "participant_added",
 )
 LIST_OPS = ("list_first_page", "list_next_page", "list_search")
 CHANGE_KINDS = ("edit", "reassign", "delete")

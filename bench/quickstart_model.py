@@ -11,6 +11,7 @@ stops (as the function would be killed) once it is over the serverless time limi
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -187,6 +188,30 @@ class QuickstartInstance:
         """Name the new conversation after the customer at `address`."""
         customer = self._by_address(address, deadline)
         return {"friendly_name": customer["display_name"] if customer else address}
+
+    def participant_added(
+        self, conversation_sid: str, participant_sid: str, address: str, deadline: Deadline
+    ) -> dict[str, Any]:
+        """Merge the customer's id and name into the participant's attributes."""
+        customer = self._by_address(address, deadline)
+        if customer is None:
+            return {}
+        url = f"{self._twilio}/{conversation_sid}/Participants/{participant_sid}"
+        auth = (config.ACCOUNT_SID, config.AUTH_TOKEN)
+        remaining = max(0.1, deadline.expires_at - time.monotonic())
+        fetched = requests.get(url, auth=auth, timeout=remaining)
+        fetched.raise_for_status()
+        attributes = json.loads(fetched.json().get("attributes") or "{}")
+        attributes.update(
+            customer_id=customer["customer_id"], display_name=customer["display_name"]
+        )
+        remaining = max(0.1, deadline.expires_at - time.monotonic())
+        updated = requests.post(
+            url, data={"Attributes": json.dumps(attributes)}, auth=auth, timeout=remaining
+        )
+        updated.raise_for_status()
+        deadline.check()
+        return {}
 
     def routing(self, conversation_sid: str, address: str, deadline: Deadline) -> dict[str, Any]:
         """Add the owner of `address` (or some known worker) to the conversation."""

@@ -45,7 +45,11 @@ def _answer(model: QuickstartInstance, path: str, params: Params) -> Any:
         sid, address = params.get("ConversationSid", ""), params.get("MessagingBinding.Address", "")
         return model.routing(sid, address, deadline)
     if path == "/callbacks/twilio-conversations":
-        return model.conversation_add(params.get("MessagingBinding.Address", ""), deadline)
+        address = params.get("MessagingBinding.Address", "")
+        if params.get("EventType") == "onParticipantAdded":
+            sid, participant = params.get("ConversationSid", ""), params.get("ParticipantSid", "")
+            return model.participant_added(sid, participant, address, deadline)
+        return model.conversation_add(address, deadline)
     raise LookupError(path)
 
 

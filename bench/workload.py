@@ -17,8 +17,9 @@ ACTIONS: dict[str, tuple[float, int]] = {
     "search": (0.20, 1),
     "details": (0.25, 1),
     "templates": (0.15, 1),
-    "inbound_known": (0.10, 2),  # onConversationAdd, then routing
-    "inbound_unknown": (0.05, 2),
+    # onConversationAdd, routing, then onParticipantAdded for the customer participant
+    "inbound_known": (0.10, 3),
+    "inbound_unknown": (0.05, 3),
 }
 CHANGE_KINDS = ("edit", "reassign", "delete")
 # Changes happen in this share of the workload, so there is time to see them.
