@@ -131,8 +131,10 @@ def _notes(options: config.Options) -> list[str]:
     return [
         "Quickstart model: per-instance, per-worker lists pulled in full (every page of "
         "`{owner} = '<worker>'`, sorted by name) when cold or 5 minutes old, otherwise one "
-        "`IS_AFTER(CREATED_TIME(), …)` request per list callback; details, templates, routing "
-        "and onConversationAdd make one filtered request each; pyairtable's default retry "
+        "`IS_AFTER(CREATED_TIME(), …)` request per list callback; details, templates, routing, "
+        "onConversationAdd and onParticipantAdded make one filtered request each "
+        "(onParticipantAdded then fetches and updates the participant in Twilio); pyairtable's "
+        "default retry "
         "(5 retries on 429); a callback is cut at 10 s (the client gives up at 10 s).",
         "Latencies are measured by the bench's client over loopback HTTP (signed like Twilio), "
         "open loop: actions start at planned Poisson times whatever the answers.",

@@ -61,6 +61,12 @@ class TwilioConversations:
         response.raise_for_status()
         return str(response.json()["sid"])
 
+    def close(self, conversation_sid: str) -> None:
+        """Delete the conversation, freeing the customer's address for the next one."""
+        with self._lock:
+            response = self._session.delete(f"{self._url}/{conversation_sid}", timeout=30)
+        response.raise_for_status()
+
     def identities(self, conversation_sid: str) -> list[str]:
         with self._lock:
             response = self._session.get(f"{self._url}/{conversation_sid}/Participants", timeout=30)
@@ -128,37 +134,41 @@ def _inbound(
 ) -> None:
     assert action.address is not None
     sid = twilio.create(action.address)
-    contender.call(
-        "/callbacks/twilio-conversations",
-        {
-            "EventType": "onConversationAdd",
-            "MessagingBinding.Address": action.address,
-            "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
-            "Body": "Hello",
-        },
-        "conversation_add",
-    )
-    status, _ = contender.call(
-        "/callbacks/routing",
-        {
-            "ConversationSid": sid,
-            "MessagingBinding.Address": action.address,
-            "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
-        },
-        "routing",
-    )
-    if action.kind == "inbound_known":
-        to_owner = status == 200 and action.worker in twilio.identities(sid)
-        routing.add(status == 200, to_owner)
-    participant = twilio.add_customer(sid, action.address)
-    contender.call(
-        "/callbacks/twilio-conversations",
-        {
-            "EventType": "onParticipantAdded",
-            "ConversationSid": sid,
-            "ParticipantSid": participant,
-            "MessagingBinding.Address": action.address,
-            "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
-        },
-        "participant_added",
-    )
+    try:
+        contender.call(
+            "/callbacks/twilio-conversations",
+            {
+                "EventType": "onConversationAdd",
+                "MessagingBinding.Address": action.address,
+                "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
+                "Body": "Hello",
+            },
+            "conversation_add",
+        )
+        status, _ = contender.call(
+            "/callbacks/routing",
+            {
+                "ConversationSid": sid,
+                "MessagingBinding.Address": action.address,
+                "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
+            },
+            "routing",
+        )
+        if action.kind == "inbound_known":
+            to_owner = status == 200 and action.worker in twilio.identities(sid)
+            routing.add(status == 200, to_owner)
+        participant = twilio.add_customer(sid, action.address)
+        contender.call(
+            "/callbacks/twilio-conversations",
+            {
+                "EventType": "onParticipantAdded",
+                "ConversationSid": sid,
+                "ParticipantSid": participant,
+                "MessagingBinding.Address": action.address,
+                "MessagingBinding.ProxyAddress": config.SMS_NUMBER,
+            },
+            "participant_added",
+        )
+    finally:
+        # One customer address has one active conversation per proxy number on Twilio.
+        twilio.close(sid)
