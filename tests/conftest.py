@@ -3,13 +3,16 @@ stand-ins and service instances wired to them."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from service.clock import ManualClock
+from service.logs import JsonFormatter
 from standins.airtable import AirtableStandIn
 from standins.twilio import ConversationsStandIn
 from tests.support import (
@@ -17,12 +20,71 @@ from tests.support import (
     AIRTABLE_TOKEN,
     AUTH_TOKEN,
     BASE_ID,
+    REFRESH_TOKEN,
     RunningService,
     build_instance,
     serve_instance,
     service_env,
 )
 from tools.firestore_emulator import FirestoreEmulator
+
+# --- privacy over the whole run ---------------------------------------------------------------
+
+SERVICE_LOGGERS = ("frontline", "main", "handlers", "cache", "contacts", "integrations", "service")
+# A full phone number or e-mail address standing on its own (masked ones carry `***`).
+_PHONE = re.compile(r"(?<![\w*+])\+?\d{10,15}(?![\w*])")
+_EMAIL = re.compile(r"(?<![\w*.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SECRETS = (AUTH_TOKEN, AIRTABLE_TOKEN, REFRESH_TOKEN)
+
+
+class RunLog(logging.Handler):
+    """Every line the service logs during the whole run, formatted as in production."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter("demo-frontline"))
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] in SERVICE_LOGGERS
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def leaks(self) -> list[str]:
+        """Lines holding a secret, a full phone number or a full e-mail address."""
+        return [
+            line
+            for line in self.lines
+            if any(secret in line for secret in _SECRETS)
+            or _PHONE.search(line)
+            or _EMAIL.search(line)
+        ]
+
+
+RUN_LOG = RunLog()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger().addHandler(RUN_LOG)
+    for name in SERVICE_LOGGERS:  # everything the service can log, not only warnings
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if anything the service logged in it holds personal data or a secret."""
+    logging.getLogger().removeHandler(RUN_LOG)
+    leaks = RUN_LOG.leaks()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"privacy: {len(RUN_LOG.lines)} service log lines of this run scanned, "
+            f"{len(leaks)} with a secret, full phone number or e-mail address"
+        )
+        for line in leaks[:20]:
+            reporter.write_line(f"  leak: {line[:300]}")
+    if leaks and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -18,6 +18,8 @@ from tools.call import post_signed
 from tools.firestore_emulator import free_port
 from tools.run_local import LOCAL_SETTINGS
 
+pytestmark = pytest.mark.slow  # long: faults, processes; make test still runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,9 +8,13 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from service.clock import ManualClock
 from standins.airtable import AirtableStandIn
 from tests.support import BASE_ID, RunningService
+
+pytestmark = pytest.mark.slow  # long: faults, processes; make test still runs it
 
 ServiceFactory = Any
 ALICE, BOB = "alice@example.com", "bob@example.com"

@@ -26,6 +26,8 @@ from standins.twilio import ConversationsStandIn
 from tests.support import BASE_ID, SMS_NUMBER, RunningService, serve_instance, service_env
 from tools.firestore_emulator import FirestoreEmulator
 
+pytestmark = pytest.mark.slow  # long: faults, processes; make test still runs it
+
 ALICE, BOB = "alice@example.com", "bob@example.com"
 FAULT_SCENARIOS: list[str] = []
 
