@@ -1,9 +1,9 @@
 """Per-worker contact snapshots: a header document and immutable chunk documents of list entries.
 
 A snapshot switches atomically: new chunks are written first, then the header is flipped to the
-new version in one transactional write that checks nobody else flipped it meanwhile. Chunks that
-neither the current nor the previous version uses are deleted afterwards, so a reader who holds
-the previous header can still finish its page.
+new version in one conditional write (on the header's update time) that fails if someone else
+flipped it meanwhile. Chunks that neither the current nor the previous version uses are deleted
+afterwards, so a reader who holds the previous header can still finish its page.
 """
 
 from __future__ import annotations
