@@ -88,6 +88,11 @@ def unknown_field(name: str) -> ApiError:
     return typed(422, "UNKNOWN_FIELD_NAME", f'Unknown field name: "{name}"')
 
 
+def view_not_found(view: str, table: str) -> ApiError:
+    """422: a ``view`` the table does not have."""
+    return typed(422, "VIEW_NAME_NOT_FOUND", f'Could not find view "{view}" in table "{table}"')
+
+
 def invalid_formula(detail: str) -> ApiError:
     """422: a filterByFormula that does not parse or names unknown fields."""
     return typed(

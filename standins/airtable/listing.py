@@ -28,6 +28,7 @@ class ListParams:
     sort: list[tuple[str, str]] = field(default_factory=list)
     cell_format: str = "json"
     comment_count: bool = False
+    view: str | None = None
 
 
 @dataclass
@@ -101,19 +102,31 @@ def _sort_key(name: str) -> Callable[[Record], tuple[int, Any]]:
     return lambda row: sort_key(row.fields.get(name))
 
 
+def _filtered(rows: list[Record], table: Table, text: str, env: Env) -> list[Record]:
+    if not text.strip():
+        return rows
+    try:
+        formula = compile_formula(text)
+    except FormulaSyntaxError as exc:
+        raise errors.invalid_formula(str(exc)) from None
+    unknown = sorted(formula.fields - table.known_fields)
+    if unknown:
+        raise errors.invalid_formula(f"Unknown field names: {', '.join(unknown)}")
+    matches = formula.matches
+    return [row for row in rows if matches(row, env)]
+
+
 def _matching(table: Table, params: ListParams, env: Env) -> list[str]:
     rows: list[Record] = list(table.rows.values())
-    if params.formula.strip():
-        try:
-            formula = compile_formula(params.formula)
-        except FormulaSyntaxError as exc:
-            raise errors.invalid_formula(str(exc)) from None
-        unknown = sorted(formula.fields - table.known_fields)
-        if unknown:
-            raise errors.invalid_formula(f"Unknown field names: {', '.join(unknown)}")
-        matches = formula.matches
-        rows = [row for row in rows if matches(row, env)]
-    for name, direction in reversed(params.sort):
+    sort = params.sort
+    if params.view is not None:
+        view = table.views.get(params.view)
+        if view is None:
+            raise errors.view_not_found(params.view, table.name)
+        rows = _filtered(rows, table, view.formula, env)
+        sort = sort or list(view.sort)  # a sort parameter overrides the view's order
+    rows = _filtered(rows, table, params.formula, env)
+    for name, direction in reversed(sort):
         rows.sort(key=_sort_key(name), reverse=direction == "desc")
     if params.max_records is not None:
         rows = rows[: params.max_records]

@@ -66,6 +66,7 @@ def from_query(query: dict[str, list[str]]) -> ListParams:
     if "fields[]" in query or "fields" in query:
         params.fields = query.get("fields[]", []) + query.get("fields", [])
     params.formula = one("filterByFormula") or ""
+    params.view = one("view")
     sorts: dict[int, dict[str, str]] = {}
     for key, values in query.items():
         if match := _SORT_KEY.fullmatch(key):
@@ -99,6 +100,10 @@ def from_body(body: dict[str, Any], query: dict[str, list[str]]) -> ListParams:
     if not isinstance(formula, str):
         raise errors.invalid_request()
     params.formula = formula
+    view = body.get("view")
+    if view is not None and not isinstance(view, str):
+        raise errors.invalid_request()
+    params.view = view
     sort = body.get("sort") or []
     if not isinstance(sort, list) or not all(isinstance(s, dict) for s in sort):
         raise errors.invalid_request()

@@ -7,6 +7,7 @@ import copy
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -170,6 +171,18 @@ class Changes:
             sink.record(self.table, self)
 
 
+DEFAULT_VIEW = "Grid view"
+
+
+@dataclass(frozen=True)
+class View:
+    """A saved view: a filter formula and a sort that a listing's ``view`` parameter applies."""
+
+    name: str
+    formula: str = ""
+    sort: tuple[tuple[str, str], ...] = ()
+
+
 class Table:
     """A table of a base: records in creation order and the field names it knows.
 
@@ -199,6 +212,7 @@ class Table:
         self.known_fields: set[str] = set(self.schema)
         self.rows: dict[str, Record] = {}
         self._field_ids: dict[str, str] = {}
+        self.views: dict[str, View] = {DEFAULT_VIEW: View(DEFAULT_VIEW)}
 
     def field_id(self, name: str) -> str:
         """The ``fld…`` id of the column ``name`` (stable: derived from the table id and name)."""
@@ -221,6 +235,12 @@ class Table:
     def now(self) -> datetime:
         """The stand-in's clock, in UTC milliseconds."""
         return to_millis(self._clock())
+
+    def add_view(self, name: str, formula: str = "", sort: Iterable[tuple[str, str]] = ()) -> View:
+        """Define a view: the records `formula` keeps, in `sort` order (else table order)."""
+        with self.lock:
+            view = self.views[name] = View(name, formula, tuple(sort))
+            return view
 
     def add_fields(self, names: Iterable[str]) -> None:
         """Declare columns (a schema); formulas and ``fields[]`` may then name them."""

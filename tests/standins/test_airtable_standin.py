@@ -216,6 +216,30 @@ def test_post_list_records(standin: AirtableStandIn, customers: Table) -> None:
     assert [r["id"] for r in customers.all(formula=formula)] == [ids[4]]
 
 
+def test_views_filter_and_order_and_a_sort_parameter_overrides_them(
+    standin: AirtableStandIn, customers: Table
+) -> None:
+    ids = seed(standin, 10)
+    table = standin.table(BASE, "Customers")
+    table.add_view("Alice, by rank down", "{owner} = 'alice@example.com'", [("rank", "desc")])
+    alice_down = [ids[i] for i in (8, 6, 4, 2, 0)]
+    assert [r["id"] for r in customers.all(view="Alice, by rank down")] == alice_down
+    assert [r["id"] for r in customers.all(view="Grid view")] == ids  # every table has it
+    in_view = customers.all(view="Alice, by rank down", sort=["rank"], formula="{rank} > 3")
+    assert [r["id"] for r in in_view] == [ids[4], ids[6], ids[8]]
+    url = f"{standin.url}/v0/{BASE}/Customers/listRecords"
+    posted = requests.post(
+        url,
+        json={"view": "Alice, by rank down", "pageSize": 2},
+        headers={"Authorization": "Bearer test-token"},
+        timeout=5,
+    ).json()
+    assert [r["id"] for r in posted["records"]] == alice_down[:2]
+    missing = http_error(customers.all, view="No such view")
+    assert missing.status_code == 422
+    assert error_type(missing) == "VIEW_NAME_NOT_FOUND"
+
+
 def test_long_get_url_is_rejected(standin: AirtableStandIn) -> None:
     url = f"{standin.url}/v0/{BASE}/Customers"
     formula = "OR(" + ", ".join(f"{{sms}}='{i}'" for i in range(2000)) + ")"
