@@ -204,9 +204,12 @@ def test_create_and_opt_out_and_delete_write_to_the_table(
         NewCustomer("New Person", "alice@example.com", sms="+14155550150", email="n@example.com")
     )
     stored = customers.get(created.record_id)
+    assert stored is not None
     assert stored["fields"]["owner"] == "alice@example.com"
     assert source.set_opt_out(created.record_id, True).opt_out is True
-    assert customers.get(created.record_id)["fields"]["opt_out"] is True
+    updated = customers.get(created.record_id)
+    assert updated is not None
+    assert updated["fields"]["opt_out"] is True
     source.delete_customer(created.record_id)
     assert customers.get(created.record_id) is None
 

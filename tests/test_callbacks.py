@@ -47,7 +47,7 @@ def customers(airtable: AirtableStandIn) -> Table:
     for row in rows:
         table.create(row)
     templates = airtable.table(BASE_ID, "Templates")
-    for row in [
+    template_rows: list[dict[str, object]] = [
         {
             "category": "Openers",
             "text": "Hi {{first_name}}, {{owner}} here.",
@@ -59,8 +59,9 @@ def customers(airtable: AirtableStandIn) -> Table:
         {"category": "Closing", "text": "Bye {{name}, see you"},  # malformed: left out
         {"category": "Closing", "text": "Bye {{}} and {{ name }}"},  # malformed: left out
         {"category": "Closing", "text": "Long {{first_name}} " + "x" * 1_600},  # over 1,600
-    ]:
-        templates.create(row)
+    ]
+    for template in template_rows:
+        templates.create(template)
     return table
 
 

@@ -75,7 +75,8 @@ def token(signer: crypt.RSASigner, **claims: Any) -> str:
         "exp": now + 600,
         **claims,
     }
-    return jwt.encode(signer, payload).decode()
+    token: bytes = jwt.encode(signer, payload)
+    return token.decode()
 
 
 def authorizer(certs_url: str, refresh_token: str | None = None) -> TaskAuthorizer:

@@ -46,16 +46,23 @@ class ConversationsStandIn:
             sleep=self._stopping.wait,
         )
         self._http = HttpServer(self._dispatcher, verbose=verbose)
-        self.base_url: str | None = None
+        self._base_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where it serves (``http://127.0.0.1:PORT``); only once started."""
+        if self._base_url is None:
+            raise RuntimeError("the Twilio stand-in is not started")
+        return self._base_url
 
     # Lifecycle
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0 picks a free port) from a daemon thread; returns the base URL."""
         self._stopping.clear()
-        self.base_url = self._http.start(host, port)
-        self._render.base_url = self.base_url
-        return self.base_url
+        self._base_url = self._http.start(host, port)
+        self._render.base_url = self._base_url
+        return self._base_url
 
     def stop(self) -> None:
         """Stop serving; requests held by `delay_next` are released at once."""
@@ -63,7 +70,7 @@ class ConversationsStandIn:
         self._http.stop()
 
     def __enter__(self) -> ConversationsStandIn:
-        if self.base_url is None:
+        if self._base_url is None:
             self.start()
         return self
 

@@ -420,7 +420,13 @@ def test_json_body_signed_through_body_sha256_is_served(deployment: Deployment, 
 Forger = Callable[[Deployment, str, dict[str, str]], requests.Response]
 
 
-def _local(d: Deployment, path: str, params: Params, signature: str | None, **kw: Any) -> Any:
+def _local(
+    d: Deployment,
+    path: str,
+    params: Params | Sequence[tuple[str, str]],
+    signature: str | None,
+    **kw: Any,
+) -> Any:
     return post(d.local, path, params, signature, **kw)
 
 

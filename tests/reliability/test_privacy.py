@@ -77,8 +77,10 @@ def phone_forms(typed: str) -> set[str]:
 
 
 PHONES: set[str] = set()
-for _, _, sms, whatsapp, _, _ in CUSTOMERS:
-    PHONES |= phone_forms(sms) | (phone_forms(whatsapp) if whatsapp else set())
+for customer in CUSTOMERS:
+    typed_sms, typed_whatsapp = customer[2], customer[3]
+    assert typed_sms is not None
+    PHONES |= phone_forms(typed_sms) | (phone_forms(typed_whatsapp) if typed_whatsapp else set())
 PHONES |= (
     phone_forms(CREATED["sms"]) | phone_forms(CREATED["whatsapp"]) | phone_forms(UNKNOWN_CALLER)
 )
@@ -120,7 +122,7 @@ def json_logs() -> Iterator[None]:
     logs.configure("DEBUG", "demo-frontline")
     for handler in root.handlers:
         if handler not in before and isinstance(handler, logging.StreamHandler):
-            handler.setStream(_CurrentStdout())  # type: ignore[arg-type]
+            handler.setStream(_CurrentStdout())
     try:
         yield
     finally:
