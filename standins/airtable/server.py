@@ -2,52 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
 
 from standins.airtable import errors
 from standins.airtable.messages import Request, Response
+from standins.http_server import ConnectionTrackingServer
 
 if TYPE_CHECKING:
     from standins.airtable.standin import AirtableStandIn
 
 
-class StandInServer(ThreadingHTTPServer):
+class StandInServer(ConnectionTrackingServer):
     """One thread per connection, so slow (latency) answers overlap."""
 
-    daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], standin: AirtableStandIn) -> None:
         self.standin = standin
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        """Cut every open keep-alive connection, as a network failure would: clients holding
-        one must not keep reaching a stand-in that was stopped."""
-        with self._connections_lock:
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

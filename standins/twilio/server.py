@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import sys
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from standins.http_server import ConnectionTrackingServer
 from standins.twilio.dispatch import Answer, Dispatcher, IncomingRequest
 
 
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so that stopping also cuts idle keep-alive clients off."""
-
-    daemon_threads = True
+class _Server(ConnectionTrackingServer):
+    """Feeds every request to the dispatcher."""
 
     def __init__(self, address: tuple[str, int], dispatcher: Dispatcher, verbose: bool) -> None:
         self.dispatcher = dispatcher
         self.verbose = verbose
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Shut down every open client connection."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -135,7 +112,7 @@ class HttpServer:
         if server is None:
             return
         server.shutdown()
-        server.close_connections()
+        server.drop_connections()
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
