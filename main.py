@@ -97,10 +97,17 @@ def serve(request: flask.Request, instance: Instance) -> flask.Response:
         )
     finally:
         logs.reset_trace(trace)
+    return json_response(status, body, headers)
+
+
+def json_response(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    """The one shape of every answer: JSON, never cached."""
     return flask.Response(
         json.dumps(body, ensure_ascii=False),
         status=status,
-        headers={**headers, "Cache-Control": "no-store"},
+        headers={**(headers or {}), "Cache-Control": "no-store"},
         mimetype="application/json",
     )
 
@@ -236,7 +243,7 @@ def frontline(request: flask.Request) -> flask.Response:
 def framework_not_found(error: HTTPException) -> flask.Response:
     """functions-framework answers /robots.txt and /favicon.ico itself; keep those JSON too."""
     missing = NotFound(f"no route for {flask.request.path}")
-    return flask.Response(json.dumps(missing.body()), status=404, mimetype="application/json")
+    return json_response(missing.status, missing.body())
 
 
 functions_framework.errorhandler(404)(framework_not_found)

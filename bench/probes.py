@@ -87,7 +87,8 @@ class Probe:
         else:
             self.admin.delete(contact.record_id)
 
-    def _listed(self, worker: str, query: str, url: str) -> bool:
+    def _listed_ids(self, worker: str, query: str, url: str) -> set[str] | None:
+        """The customer ids of the worker's search result, or None when the call failed."""
         status, customers, _ = crm_list(
             self.contender,
             worker,
@@ -97,21 +98,15 @@ class Probe:
             probe=True,
             url=url,
         )
-        ids = {str(c.get("customer_id")) for c in customers}
-        return status == 200 and self.change.contact.customer_id in ids
+        return {str(c.get("customer_id")) for c in customers} if status == 200 else None
+
+    def _listed(self, worker: str, query: str, url: str) -> bool:
+        ids = self._listed_ids(worker, query, url)
+        return ids is not None and self.change.contact.customer_id in ids
 
     def _unlisted(self, worker: str, query: str, url: str) -> bool:
-        status, customers, _ = crm_list(
-            self.contender,
-            worker,
-            "probe_list",
-            page_size=SEARCH_PAGE,
-            query=query,
-            probe=True,
-            url=url,
-        )
-        ids = {str(c.get("customer_id")) for c in customers}
-        return status == 200 and self.change.contact.customer_id not in ids
+        ids = self._listed_ids(worker, query, url)
+        return ids is not None and self.change.contact.customer_id not in ids
 
     def _named(self, name: str, url: str) -> bool:
         status, customer = crm_details(

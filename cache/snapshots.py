@@ -297,6 +297,7 @@ class WorkerSnapshots:
         customers that leave the list with the sort key they had."""
         adding = {e.record_id for e in add}
         removing = remove_record_ids | adding
+        leaving = remove_record_ids - adding
         departed: list[tuple[str, SortKey]] = []
         old_chunks: list[list[ListEntry]] = []
         old_ids: list[str] = []
@@ -307,9 +308,7 @@ class WorkerSnapshots:
         dirty: set[int] = set()
         for index, chunk in enumerate(old_chunks):
             kept = [e for e in chunk if e.record_id not in removing]
-            departed += [
-                (e.customer_id, e.sort_key) for e in chunk if e.record_id in removing - adding
-            ]
+            departed += [(e.customer_id, e.sort_key) for e in chunk if e.record_id in leaving]
             if len(kept) != len(chunk):
                 old_chunks[index] = kept
                 dirty.add(index)

@@ -28,7 +28,8 @@ def _values(customer: Customer, worker: str) -> dict[str, str]:
 def render(text: str, customer: Customer, worker: str) -> str | None:
     """Fill every merge field; None when one has no value for this customer, or when the text
     holds a malformed one such as `{{name}` (the template is left out rather than sent so)."""
-    if "{{" in _FIELD.sub("", text) or "}}" in _FIELD.sub("", text):
+    outside_fields = _FIELD.sub("", text)
+    if "{{" in outside_fields or "}}" in outside_fields:
         return None
     values = _values(customer, worker)
     missing = False
