@@ -105,16 +105,23 @@ def test_page_size_arrives_as_a_string_and_is_an_integer(synced: RunningService)
     assert objects["next_page_token"]
 
 
+def ninety_five_people_synced(
+    service: RunningService, table: Table, clock: ManualClock
+) -> list[str]:
+    """Alice's Person 000 … Person 094, fully synced; their record ids in that order."""
+    ids = [table.create({"name": f"Person {n:03d}", "owner": ALICE})["id"] for n in range(95)]
+    clock.advance(60)
+    service.task(full=True)
+    return ids
+
+
 def test_95_customers_in_pages_of_30_even_when_the_list_changes_between_pages(
     service: RunningService, airtable: AirtableStandIn, clock: ManualClock
 ) -> None:
     table = airtable.table(BASE_ID, "Customers")
-    ids = [table.create({"name": f"Person {n:03d}", "owner": ALICE})["id"] for n in range(95)]
-    clock.advance(60)
-    service.task(full=True)
-    seen: list[str] = []
+    ids = ninety_five_people_synced(service, table, clock)
     objects = customers_list(service, PageSize="30")
-    seen += [c["display_name"] for c in objects["customers"]]
+    seen = [c["display_name"] for c in objects["customers"]]
     objects = customers_list(service, PageSize="30", NextPageToken=objects["next_page_token"])
     seen += [c["display_name"] for c in objects["customers"]]
     token = objects["next_page_token"]
@@ -141,12 +148,9 @@ def test_anchor_paging_continues_after_an_anchor_deleted_or_reassigned_between_p
     service: RunningService, airtable: AirtableStandIn, clock: ManualClock
 ) -> None:
     table = airtable.table(BASE_ID, "Customers")
-    ids = [table.create({"name": f"Person {n:03d}", "owner": ALICE})["id"] for n in range(95)]
-    clock.advance(60)
-    service.task(full=True)
-    seen: list[str] = []
+    ids = ninety_five_people_synced(service, table, clock)
     objects = customers_list(service, PageSize="30")
-    seen += [c["display_name"] for c in objects["customers"]]
+    seen = [c["display_name"] for c in objects["customers"]]
     anchor = objects["customers"][-1]["customer_id"]
     objects = customers_list(service, PageSize="30", Anchor=anchor)
     seen += [c["display_name"] for c in objects["customers"]]

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # long: faults, processes; make test still runs i
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+def _wait_until_serving(process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
@@ -49,7 +49,7 @@ def test_make_run_serves_the_demo_base_and_stops_everything_on_ctrl_c(tmp_path: 
             start_new_session=True,
         )
     try:
-        _wait_until_serving(process, base_url, log)
+        _wait_until_serving(process, log)
         started = psutil.Process(process.pid).children(recursive=True)
         assert len(started) >= 4  # emulator, two stand-ins, functions-framework
 
