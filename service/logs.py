@@ -13,14 +13,18 @@ from typing import Any
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
 
 # Phone numbers: international (+ and 7+ digits), US-style national (415) 555-0134, or bare runs
-# of 10-15 digits. Dates and times (2024-01-01T10:00) do not have these shapes.
-_PHONE = re.compile(
+# of 10-15 digits. Dates and times (2024-01-01T10:00) do not have these shapes. A match with
+# fewer than MIN_PHONE_DIGITS digits is not a phone number.
+PHONE_PATTERN = re.compile(
     r"\+\d[\d ().-]{5,}\d"
     r"|(?<![\w.-])\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?![\w-])"
     r"|(?<![\w.-])\d{10,15}(?![\w.-])"
 )
+MIN_PHONE_DIGITS = 7
 # Also URL-encoded (alice%40example.com), as request URLs carry them.
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+EMAIL_PATTERN = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+)
 
 
 def mask(text: str) -> str:
@@ -29,12 +33,12 @@ def mask(text: str) -> str:
     def phone(match: re.Match[str]) -> str:
         raw = match.group(0)
         digits = re.sub(r"\D", "", raw)
-        if len(digits) < 7:
+        if len(digits) < MIN_PHONE_DIGITS:
             return raw
         prefix = ("+" if raw.startswith("+") else "") + digits[:4]
         return f"{prefix}***{digits[-4:]}"
 
-    return _PHONE.sub(phone, _EMAIL.sub(r"\1***@\2", text))
+    return PHONE_PATTERN.sub(phone, EMAIL_PATTERN.sub(r"\1***@\2", text))
 
 
 def mask_value(value: Any) -> Any:
